@@ -1,0 +1,38 @@
+"""Shared fixtures: tiny real files, written once per test where they are cheap."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from mpsoc_nlp import Codebook
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "data_samples"
+
+HEADER = ["segment_id", "document_id", "coder", "genre", "text", "codes"]
+ROWS = [
+    ["INT-01:1", "INT-01", "A", "intervju", "Æ følte mæ hjemme i bygda, alle kjente alle.", "geografisk:positiv"],
+    ["INT-01:3", "INT-01", "A", "intervju", "Mamma ringer hver søndag, det betyr mye.", "relasjonell:positiv"],
+    ["INT-01:5", "INT-01", "A", "intervju", "Jeg var på kafé i går.", ""],
+    ["J-001:0", "J-001", "A", "journal", "Pas. savner gutta han ruset seg med, «de forsto meg».",
+     "rusrelatert:positiv; rusrelatert:negativ"],
+]
+
+
+def write_csv(path: Path, rows: list[list[str]], *, encoding: str = "utf-8", delimiter: str = ",") -> Path:
+    with open(path, "w", encoding=encoding, newline="") as fh:
+        csv.writer(fh, delimiter=delimiter).writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="session")
+def codebook() -> Codebook:
+    return Codebook.default()
+
+
+@pytest.fixture
+def good_rows() -> list[list[str]]:
+    return [list(HEADER)] + [list(r) for r in ROWS]

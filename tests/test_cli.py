@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import typer
+
+from mpsoc_nlp.cli import app, main
+
+from .conftest import write_csv
+
+CONTRACT = ["validate", "train", "classify", "evaluate", "crossval", "agreement", "import-qdpx", "demo"]
+
+
+def test_help_lists_every_contract_command(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in CONTRACT:
+        assert name in out
+
+
+@pytest.mark.parametrize("name", sorted(typer.main.get_command(app).commands))
+def test_every_command_has_help(capsys, name):
+    assert set(CONTRACT) <= set(typer.main.get_command(app).commands)
+    assert main([name, "--help"]) == 0
+    assert "Usage: mpsoc " + name in capsys.readouterr().out
+
+
+def test_validate_prints_a_summary(tmp_path, good_rows, capsys):
+    path = write_csv(tmp_path / "ok.csv", good_rows)
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "documents  2" in out and "segments   4" in out
+    assert "rusrelatert:positiv" in out and "no code    25.0 %" in out
+
+
+def test_validate_json(tmp_path, good_rows, capsys):
+    path = write_csv(tmp_path / "ok.csv", good_rows)
+    assert main(["validate", "--json", str(path)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["segments"] == 4 and summary["codes"]["rusrelatert:negativ"] == 1
+    assert summary["share_two_or_more"] == pytest.approx(0.25)
+
+
+def test_bad_data_exits_2_with_every_problem_and_no_traceback(tmp_path, good_rows, capsys):
+    good_rows[2][5] = "relsajonell:positiv"
+    good_rows[3][5] = "familie:positiv"
+    path = write_csv(tmp_path / "bad.csv", good_rows)
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "row 3, column 'codes': unknown code 'relsajonell:positiv'. Did you mean 'relasjonell:positiv'?" in err
+    assert "row 4, column 'codes'" in err
+    assert "Traceback" not in err
+
+
+def test_usage_error_exits_2(capsys):
+    assert main(["validate"]) == 2
+    assert main(["no-such-command"]) == 2
+
+
+@pytest.mark.parametrize("argv", [["train", "x.csv", "--out", "m"], ["import-qdpx", "p.qdpx", "--out", "x.csv"]])
+def test_commands_not_built_yet_say_so_and_exit_2(capsys, argv):
+    assert main(argv) == 2
+    assert "is not available in this version yet" in capsys.readouterr().err
+
+
+def test_module_entry_point_and_version():
+    res = subprocess.run([sys.executable, "-m", "mpsoc_nlp", "--version"], capture_output=True, text=True, check=False)
+    assert res.returncode == 0 and res.stdout.startswith("mpsoc-nlp ")
+
+
+def test_import_does_not_import_torch():
+    code = "import sys, mpsoc_nlp, mpsoc_nlp.cli; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.split() == ["False", "False"]
