@@ -113,28 +113,167 @@ def validate(
         typer.echo(format_summary(summary))
 
 
+ForceOpt = Annotated[bool, typer.Option("--force", help="Replace an existing output.")]
+CoderOpt = Annotated[
+    Optional[str], typer.Option("--coder", help="With several coders: whose codes to learn (default: most segments).")
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed: the same data and seed give the same model.")]
+BackendOpt = Annotated[str, typer.Option("--backend", help="linear (fast, offline default) or transformer.")]
+ModelOpt = Annotated[Optional[str], typer.Option("--model", help="Transformer base model: a local folder or hub name.")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="A TOML file with backend settings.")]
+StrategyOpt = Annotated[
+    Optional[str],
+    typer.Option("--strategy", help="Transformer: finetune (default) or frozen (a linear head on frozen embeddings)."),
+]
+
+
+def _progress(message: str) -> None:
+    logger.info("%s", message)
+    if sys.stderr.isatty():
+        typer.echo(f"  {message}", err=True)
+
+
+def _backend_params(backend: str, config: Path | None, model: str | None, keep_vocabulary: bool) -> dict[str, Any]:
+    from .training import read_config
+
+    params = read_config(config, backend)
+    if model is not None:
+        if backend != "transformer":
+            raise typer.BadParameter("--model names a transformer base model; add --backend transformer")
+        params["model_name_or_path"] = model
+    if keep_vocabulary:
+        params["keep_vocabulary"] = True
+    return params
+
+
+def _transformer_options(backend: str, params: dict[str, Any], out: Path, strategy: str | None, resume: bool) -> None:
+    """Add --strategy and --resume to the transformer settings (they mean nothing to the linear coder)."""
+    if strategy is not None:
+        if backend != "transformer":
+            raise typer.BadParameter("--strategy applies to the transformer backend; add --backend transformer")
+        if strategy not in ("finetune", "frozen"):
+            raise typer.BadParameter(f"--strategy must be finetune or frozen, not {strategy!r}")
+        params["strategy"] = strategy
+    if resume:
+        if backend != "transformer":
+            raise typer.BadParameter("--resume applies to the transformer backend; add --backend transformer")
+        params["resume"] = True
+        params.setdefault("checkpoint_dir", str(out.parent / f"{out.name}.checkpoints"))
+
+
 @app.command()
 def train(
     data: DataArg,
     out: Annotated[Path, typer.Option("--out", help="The model folder to write.")],
-    backend: Annotated[str, typer.Option("--backend", help="linear or transformer.")] = "linear",
-    model: Annotated[Optional[str], typer.Option("--model", help="Base model: local folder or hub name.")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", help="A TOML training config.")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    backend: BackendOpt = "linear",
+    model: ModelOpt = None,
+    config: ConfigOpt = None,
+    coder: CoderOpt = None,
+    seed: SeedOpt = 0,
+    folds: Annotated[int, typer.Option("--folds", help="Folds of the grouped cross-validation for the model card (0: skip).")] = 5,
+    keep_vocabulary: Annotated[
+        bool, typer.Option("--keep-vocabulary", help="Linear: keep the word n-grams for explanations (stores text).")
+    ] = False,
+    strategy: StrategyOpt = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume", help="Transformer: checkpoint each epoch in OUT.checkpoints/ and continue there after a stop."
+        ),
+    ] = False,
+    force: ForceOpt = False,
+    codebook: CodebookOpt = None,
+    sheet: SheetOpt = None,
+    text_column: TextColOpt = None,
+    codes_column: CodesColOpt = None,
+    document_id_column: DocColOpt = None,
 ) -> None:
     """Train a model on coded segments and save it as a model folder."""
-    _not_built("train", "the linear model lands with issue 4, the transformer with issue 5")
+    from .reporting import scores_text
+    from .training import train as train_model
+
+    params = _backend_params(backend, config, model, keep_vocabulary)
+    _transformer_options(backend, params, out, strategy, resume)
+    fitted = train_model(
+        data, out=out, backend=backend, coder=coder, codebook=_codebook(codebook), seed=seed, cv_folds=folds,  # type: ignore[arg-type]
+        force=force, sheet=sheet, columns=_column_map(text_column, codes_column, document_id_column),
+        progress=_progress, **params,
+    )
+    meta = getattr(fitted, "metadata_", {})
+    data_info = meta.get("training_data", {})
+    typer.echo(
+        f"Trained a {backend} model on {data_info.get('segments')} segments from {data_info.get('documents')} documents"
+        + (f" (coder {meta['coder']})" if meta.get("coder") else "")
+        + f"; saved to {out}"
+    )
+    if "metrics" in meta:
+        typer.echo(f"Cross-validated scores ({len(meta['metrics']['folds'])} folds grouped by document):")
+        typer.echo(scores_text(meta["metrics"]))
 
 
 @app.command()
 def classify(
     model_dir: Annotated[Path, typer.Argument(help="A trained model folder.")],
-    inputs: Annotated[list[Path], typer.Argument(help="Segment tables, transcripts or journals to classify.")],
     out: Annotated[Path, typer.Option("--out", help="The predictions file to write.")],
-    fmt: Annotated[Optional[str], typer.Option("--format", help="csv, tsv, xlsx, jsonl, parquet or qdpx.")] = None,
+    inputs: Annotated[
+        Optional[list[Path]],
+        typer.Argument(
+            help="Segment tables, transcripts (.txt .docx), journal exports, .qdpx projects; any mix.",
+            show_default=False,
+        ),
+    ] = None,
+    fmt: Annotated[
+        Optional[str], typer.Option("--format", help="csv, tsv, xlsx, jsonl, parquet or qdpx (default: from --out).")
+    ] = None,
+    force: ForceOpt = False,
+    batch_size: Annotated[int, typer.Option("--chunk-size", help="Segments read and classified at a time.")] = 10_000,
+    sheet: SheetOpt = None,
+    text_column: TextColOpt = None,
+    into: Annotated[
+        Optional[Path],
+        typer.Option("--into", help="Add the model's codings to a copy of this .qdpx project (implies --format qdpx)."),
+    ] = None,
+    mapping: Annotated[
+        Optional[Path], typer.Option("--mapping", help="With --into: project code names -> codebook codes (.toml/.csv).")
+    ] = None,
+    shard: Annotated[
+        Optional[str], typer.Option("--shard", help="K/N: classify only shard K of N (whole documents); see mpsoc merge.")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Keep finished chunks in OUT.parts/ and continue there after a stop.")
+    ] = False,
+    all_speakers: Annotated[
+        bool, typer.Option("--all-speakers", help="Transcripts: classify the interviewer's turns too.")
+    ] = False,
+    strip_marks: Annotated[
+        bool, typer.Option("--strip-marks", help="Transcripts: leave timestamps and (ler)/(pause) out of the text.")
+    ] = False,
+    quantize: Annotated[
+        bool, typer.Option("--quantize", help="Transformer on CPU: dynamic int8 quantisation (faster, near-equal scores).")
+    ] = False,
 ) -> None:
-    """Classify new segments with a trained model."""
-    _not_built("classify", "issue 4")
+    """Classify new segments with a trained model; existing codes are kept as gold_codes."""
+    from .classification import classify as run
+    from .io.transcripts import TranscriptOptions
+
+    model_arg: Any = model_dir
+    if quantize:
+        from .models.base import load_model, read_model_json
+
+        if read_model_json(model_dir).get("backend") != "transformer":
+            raise typer.BadParameter("--quantize applies to transformer models only")
+        model_arg = load_model(model_dir, quantize=True)
+    counts = run(
+        model_arg, inputs or [], out, fmt=fmt, force=force, chunk_size=batch_size, sheet=sheet,
+        columns=_column_map(text_column, None, None), into=into, mapping=mapping, shard=shard, resume=resume,
+        transcripts=TranscriptOptions(speakers="all" if all_speakers else "participant", strip_marks=strip_marks),
+    )
+    typer.echo(
+        f"Classified {counts['segments']} segments: {counts['with_codes']} with at least one code, "
+        f"{counts['review']} flagged for review. Wrote {counts['out']}"
+        + (f" ({counts['selections']} coded selections)" if "selections" in counts else "")
+        + (f" (shard {counts['shard']})" if "shard" in counts else "")
+    )
 
 
 @app.command()
@@ -151,11 +290,35 @@ def evaluate(
 def crossval(
     data: DataArg,
     out: Annotated[Path, typer.Option("--out", help="The report folder to write.")],
+    backend: BackendOpt = "linear",
+    model: ModelOpt = None,
+    config: ConfigOpt = None,
     folds: Annotated[int, typer.Option("--folds", help="Number of folds, grouped by document.")] = 5,
-    learning_curve: Annotated[bool, typer.Option("--learning-curve", help="Also score 20%..100% of the training folds.")] = False,
+    learning_curve: Annotated[
+        bool, typer.Option("--learning-curve", help="Also train on 20%..100% of the training documents.")
+    ] = False,
+    coder: CoderOpt = None,
+    seed: SeedOpt = 0,
+    force: ForceOpt = False,
+    codebook: CodebookOpt = None,
+    sheet: SheetOpt = None,
 ) -> None:
-    """Cross-validate a model, grouping folds by document."""
-    _not_built("crossval", "issue 4")
+    """Cross-validate a model, grouping folds by document; optionally a learning curve."""
+    from .crossval import run_crossval
+    from .reporting import scores_text
+
+    cv = run_crossval(
+        data, out=out, backend=backend, folds=folds, learning_curve=learning_curve, coder=coder,
+        codebook=_codebook(codebook), seed=seed, force=force, sheet=sheet, progress=_progress,
+        **_backend_params(backend, config, model, False),
+    )
+    typer.echo(f"Cross-validated {backend} coder, {len(cv.fold_scores)} folds grouped by document:")
+    typer.echo(scores_text(cv.scores))
+    if cv.learning_curve is not None:
+        typer.echo("Learning curve (macro F1 over codes, mean over folds):")
+        for _, r in cv.learning_curve.iterrows():
+            typer.echo(f"  {r['fraction']:>4.0%} of training documents, {r['train_segments']:>6.0f} segments: {r['macro_f1_mean']:.3f}")
+    typer.echo(f"Wrote {out}/report.md")
 
 
 @app.command()
@@ -170,20 +333,87 @@ def agreement(
 @app.command("import-qdpx")
 def import_qdpx(
     project: Annotated[Path, typer.Argument(help="A REFI-QDA project (.qdpx).")],
-    out: Annotated[Path, typer.Option("--out", help="The segment table to write.")],
+    out: Annotated[Path, typer.Option("--out", help="The segment table to write (.csv .tsv .xlsx .jsonl .parquet).")],
+    mapping: Annotated[
+        Optional[Path], typer.Option("--mapping", help="Project code names -> codebook codes (.toml or .csv).")
+    ] = None,
+    no_uncoded: Annotated[
+        bool, typer.Option("--no-uncoded", help="Leave out the participant turns a coder left uncoded.")
+    ] = False,
+    all_speakers: Annotated[
+        bool, typer.Option("--all-speakers", help="Uncoded interviewer turns become segments too.")
+    ] = False,
+    force: ForceOpt = False,
+    codebook: CodebookOpt = None,
 ) -> None:
     """Read a REFI-QDA project (NVivo, ATLAS.ti, MAXQDA, QualCoder) into a segment table."""
-    _not_built("import-qdpx", "issue 7")
+    from .io.predictions import PredictionWriter, check_output_path, output_format
+    from .io.qdpx import read_qdpx
+    from .io.transcripts import TranscriptOptions
+
+    fmt = output_format(out, None)
+    if fmt == "qdpx":
+        raise typer.BadParameter("--out is the segment table to write: .csv, .tsv, .xlsx, .jsonl or .parquet")
+    out_p = check_output_path(out, [project] + ([mapping] if mapping else []), force=force)
+    result = read_qdpx(
+        project, mapping=mapping, codebook=_codebook(codebook), uncoded=not no_uncoded,
+        options=TranscriptOptions(speakers="all" if all_speakers else "participant"),
+    )
+    seg = result.segments.drop(columns=["source_file", "source_row"], errors="ignore")
+    meta = {
+        "project": str(project), "mapping": str(mapping) if mapping else None, "coders": result.coders,
+        "unmapped_codes": result.unmapped, "library_version": __version__,
+    }
+    with PredictionWriter(out_p, fmt, meta) as writer:
+        writer.write(seg)
+    coded = int(seg["codes"].map(len).gt(0).sum())
+    typer.echo(
+        f"Read {len(seg)} segments of {len(result.coders)} coder(s) ({', '.join(result.coders)}) from "
+        f"{seg['document_id'].nunique()} documents: {coded} with codes, {len(seg) - coded} without. Wrote {out_p}"
+    )
+    if result.unmapped:
+        typer.echo(
+            "Project codes that map to no codebook code (their codings are left out; map them with --mapping):", err=True
+        )
+        for name, n in sorted(result.unmapped.items()):
+            typer.echo(f"  {name!r}: {n} coding(s)", err=True)
+
+
+@app.command()
+def merge(
+    shards: Annotated[list[Path], typer.Argument(help="Prediction files of --shard K/N runs.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", help="The merged predictions file (same format as the shards).")],
+    force: ForceOpt = False,
+) -> None:
+    """Join the predictions of `mpsoc classify --shard K/N` runs into one file."""
+    from .classification import merge_predictions
+
+    res = merge_predictions(shards, out, force=force)
+    rows = f"{res['rows']} rows from " if res["rows"] is not None else ""
+    typer.echo(f"Merged {rows}{len(res['files'])} files into {res['out']}")
+
+
+@app.command("export-qdc")
+def export_qdc(
+    out: Annotated[Path, typer.Argument(help="The REFI-QDA codebook file to write (.qdc).")],
+    codebook: CodebookOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Write the codebook as a REFI-QDA .qdc, to import into NVivo, ATLAS.ti, MAXQDA or QualCoder."""
+    from .io.qdpx import write_qdc
+
+    typer.echo(f"Wrote {write_qdc(out, _codebook(codebook), force=force)}")
 
 
 @app.command()
 def demo(
     data_dir: Annotated[Path, typer.Option("--data", help="The sample corpus folder.")] = Path("data_samples"),
+    out: Annotated[Path, typer.Option("--out", help="Where the demo writes (replaced on every run).")] = Path("out/demo"),
 ) -> None:
-    """Run the main job end to end on the sample corpus."""
+    """Run the main job end to end on the sample corpus: validate, train, classify, compare with a human coder."""
     from .demo import run_demo
 
-    run_demo(data_dir, echo=typer.echo)
+    run_demo(data_dir, out, echo=typer.echo)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -130,11 +130,13 @@ def segments_from_records(
     require_codes: bool = False,
     require_documents: bool = False,
     default_document: str | None = None,
+    positions: Counter[tuple[Any, Any]] | None = None,
 ) -> pd.DataFrame:
     """Build and check a segment frame from ``(row_number, record)`` pairs of one file.
 
     Every problem of the file is collected (up to :data:`MAX_PROBLEMS`) and raised as one
-    :class:`InputError` naming file, sheet, row and column.
+    :class:`InputError` naming file, sheet, row and column. ``positions`` carries the counters of
+    generated segment ids from one chunk of a file to the next.
     """
     codebook = codebook or Codebook.default()
     cols = _resolve_columns(columns, column_map)
@@ -170,7 +172,7 @@ def segments_from_records(
     used = set(cols.values())
     extras = [c for c in columns if c not in used]
     out: dict[tuple[Any, str], dict[str, Any]] = {}
-    position: Counter[tuple[Any, Any]] = Counter()
+    position: Counter[tuple[Any, Any]] = positions if positions is not None else Counter()
     id_rows: dict[tuple[Any, str], int] = {}
 
     for row, rec in records:

@@ -47,3 +47,75 @@ def format_summary(summary: dict[str, Any]) -> str:
     else:
         lines.append("  (no codes in the data: it can be classified, not used for training)")
     return "\n".join(lines)
+
+
+def _f(x: Any) -> str:
+    return "–" if x is None or (isinstance(x, float) and x != x) else f"{x:.3f}"
+
+
+SUMMARY_LABELS = (
+    ("micro_f1", "micro F1 (codes)"),
+    ("macro_f1", "macro F1 (codes)"),
+    ("type_macro_f1", "macro F1 (community types)"),
+    ("valence_macro_f1", "macro F1 (valences)"),
+    ("any_community_f1", "F1 'any community'"),
+    ("exact_set_accuracy", "exact-set accuracy"),
+)
+
+
+def scores_markdown(scores: dict[str, Any], *, title: str = "Scores") -> str:
+    """Markdown tables of :func:`mpsoc_nlp.evaluation.score` output."""
+    lines = [f"## {title}", "", f"{scores['n_segments']} segments.", "", "| measure | value |", "|---|---:|"]
+    for key, label in SUMMARY_LABELS:
+        if key in scores["summary"]:
+            lines.append(f"| {label} | {_f(scores['summary'][key])} |")
+    for section, head in (("per_code", "code"), ("per_type", "community type"), ("per_valence", "valence")):
+        if section not in scores:
+            continue
+        lines += ["", f"| {head} | precision | recall | F1 | Cohen's kappa | gold | predicted |", "|---|---:|---:|---:|---:|---:|---:|"]
+        for name, m in scores[section].items():
+            lines.append(
+                f"| `{name}` | {_f(m['precision'])} | {_f(m['recall'])} | {_f(m['f1'])} | {_f(m['kappa'])} "
+                f"| {m['support']} | {m['predicted']} |"
+            )
+    return "\n".join(lines)
+
+
+def scores_text(scores: dict[str, Any]) -> str:
+    """A compact plain-text table of per-code F1 and kappa, for the terminal."""
+    width = max(len(c) for c in scores["per_code"])
+    lines = ["  " + "code".ljust(width) + "     F1  kappa  gold  pred"]
+    for code, m in scores["per_code"].items():
+        lines.append(f"  {code.ljust(width)}  {_f(m['f1']):>5}  {_f(m['kappa']):>5}  {m['support']:>4}  {m['predicted']:>4}")
+    for key, label in SUMMARY_LABELS:
+        if key in scores["summary"]:
+            lines.append(f"  {label}: {_f(scores['summary'][key])}")
+    return "\n".join(lines)
+
+
+def plot_learning_curve(curve: Any, path: Any, *, title: str = "How scores grow with coded segments") -> None:
+    """A PNG of mean F1 (with ±1 sd over folds) against the number of training segments."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    x = curve["train_segments"].to_numpy()
+    for key, label in (("macro_f1", "macro F1, codes"), ("type_macro_f1", "macro F1, community types"),
+                       ("valence_macro_f1", "macro F1, valences"), ("any_community_f1", "F1, any community")):
+        if f"{key}_mean" not in curve:
+            continue
+        m = curve[f"{key}_mean"].to_numpy()
+        s = curve[f"{key}_sd"].fillna(0).to_numpy()
+        ax.plot(x, m, marker="o", label=label)
+        ax.fill_between(x, m - s, m + s, alpha=0.15)
+    ax.set_xlabel("coded training segments (mean over folds)")
+    ax.set_ylabel("score on held-out documents")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

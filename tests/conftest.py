@@ -36,3 +36,20 @@ def codebook() -> Codebook:
 @pytest.fixture
 def good_rows() -> list[list[str]]:
     return [list(HEADER)] + [list(r) for r in ROWS]
+
+
+@pytest.fixture(scope="session")
+def sample_segments():
+    """Coder A's rows of the sample corpus (the real files in data_samples/)."""
+    from mpsoc_nlp import read_segments, select_coder
+
+    rows, _ = select_coder(read_segments(SAMPLES / "codings.csv"), "A")
+    return rows
+
+
+@pytest.fixture(scope="session")
+def small_train(sample_segments):
+    """A few documents of the sample corpus: fast enough to train on in every test."""
+    docs = sorted(sample_segments["document_id"].unique())
+    keep = [d for d in docs if d.startswith("INT-")][:8] + [d for d in docs if d.startswith("J-")][:6]
+    return sample_segments[sample_segments["document_id"].isin(keep)].reset_index(drop=True)

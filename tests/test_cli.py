@@ -60,7 +60,7 @@ def test_usage_error_exits_2(capsys):
     assert main(["no-such-command"]) == 2
 
 
-@pytest.mark.parametrize("argv", [["train", "x.csv", "--out", "m"], ["import-qdpx", "p.qdpx", "--out", "x.csv"]])
+@pytest.mark.parametrize("argv", [["evaluate", "m", "g.csv", "--out", "r"]])
 def test_commands_not_built_yet_say_so_and_exit_2(capsys, argv):
     assert main(argv) == 2
     assert "is not available in this version yet" in capsys.readouterr().err

@@ -1,0 +1,453 @@
+"""Classify segment tables with a trained coder, streaming in chunks (the library side of ``mpsoc classify``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import tempfile
+import zlib
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError, InputProblem
+from .io.predictions import PROBA_PREFIX, PredictionWriter, check_output_path, output_format
+from .io.segments import iter_segment_chunks
+from .models.base import BaseCoder, load_model
+
+if TYPE_CHECKING:
+    from .io.journals import JournalOptions
+    from .io.transcripts import TranscriptOptions
+
+__all__ = ["classify", "merge_predictions", "parse_shard", "predict_frame", "prediction_metadata"]
+
+logger = logging.getLogger(__name__)
+
+PathArg = str | os.PathLike[str]
+
+
+def prediction_metadata(model: BaseCoder, model_dir: PathArg | None = None) -> dict[str, Any]:
+    """What every prediction file records: model, codebook, thresholds, library version."""
+    from . import __version__
+
+    meta = getattr(model, "metadata_", {})
+    return {
+        "model": str(model_dir) if model_dir is not None else meta.get("name"),
+        "model_name": meta.get("name"),
+        "backend": model.backend,
+        "codebook": model.codebook_.name + " " + model.codebook_.version,  # type: ignore[attr-defined]
+        "codes": list(model.codebook_.codes),  # type: ignore[attr-defined]
+        "thresholds": [float(t) for t in model.thresholds_],  # type: ignore[attr-defined]
+        "library_version": __version__,
+    }
+
+
+def predict_frame(model: BaseCoder, segments: pd.DataFrame) -> pd.DataFrame:
+    """Predictions for a segment frame: its columns, ``gold_codes`` (if it had codes), ``codes``,
+    one ``p:CODE`` probability per code, and ``review``."""
+    proba = model.predict_proba(segments["text"].tolist())
+    codes = model.codebook_.decode(proba, model.thresholds_)  # type: ignore[attr-defined]
+    out = segments.drop(columns=["codes"], errors="ignore").copy()
+    if "codes" in segments.columns:
+        out.insert(out.columns.get_loc("text") + 1, "gold_codes", segments["codes"].to_numpy())
+    out["codes"] = codes
+    for j, code in enumerate(model.codebook_.codes):  # type: ignore[attr-defined]
+        out[f"{PROBA_PREFIX}{code}"] = np.round(proba[:, j], 4)
+    out["review"] = model.review(proba)
+    return out
+
+
+def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
+    """``'3/10'`` -> ``(3, 10)``: the third of ten shards (``K`` counts from 1, as Slurm arrays do).
+
+    >>> parse_shard("3/10")
+    (3, 10)
+    """
+    if shard is None or shard == "":
+        return None
+    if isinstance(shard, tuple):
+        k, n = shard
+    else:
+        m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(shard))
+        if not m:
+            raise InputError(f"--shard must look like K/N (for example 3/10), not {shard!r}")
+        k, n = int(m.group(1)), int(m.group(2))
+    if n < 1 or not 1 <= k <= n:
+        hint = " (shards count from 1: with a Slurm array use --array=1-N)" if k == 0 else ""
+        raise InputError(f"--shard {k}/{n}: K must be between 1 and N{hint}")
+    return k, n
+
+
+def _shard_mask(frame: pd.DataFrame, k: int, n: int) -> np.ndarray:
+    """Rows of shard ``k`` of ``n``: whole documents, by a stable hash of ``document_id``."""
+    if "document_id" in frame.columns:
+        keys = [d if isinstance(d, str) and d else s for d, s in zip(frame["document_id"], frame["segment_id"])]
+    else:
+        keys = list(frame["segment_id"])
+    return np.fromiter((zlib.crc32(str(x).encode("utf-8")) % n == k - 1 for x in keys), dtype=bool, count=len(keys))
+
+
+def _signature(paths: list[PathArg], model_dir: PathArg | None, **options: Any) -> dict[str, Any]:
+    files = []
+    for p in paths:
+        st = Path(p).stat()
+        files.append([str(Path(p).resolve()), st.st_size, st.st_mtime_ns])
+    return {"inputs": files, "model": str(Path(model_dir).resolve()) if model_dir is not None else None, **options}
+
+
+def _json_cell(v: Any) -> Any:
+    if isinstance(v, tuple):
+        return list(v)
+    if v is None or v is pd.NA or (isinstance(v, float) and v != v):
+        return None
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def _write_part(path: Path, frame: pd.DataFrame) -> None:
+    from .io.predictions import atomic_write_text
+
+    cols = list(frame.columns)
+    lines = [
+        json.dumps([_json_cell(v) for v in row], ensure_ascii=False)
+        for row in frame.itertuples(index=False, name=None)
+    ]
+    atomic_write_text(path, json.dumps(cols, ensure_ascii=False) + "\n" + "\n".join(lines) + ("\n" if lines else ""))
+
+
+def _read_part(path: Path) -> pd.DataFrame:
+    with open(path, encoding="utf-8") as fh:
+        cols = json.loads(fh.readline())
+        rows = [json.loads(line) for line in fh if line.strip()]
+    frame = pd.DataFrame(rows, columns=cols, dtype=object)
+    for c in ("codes", "gold_codes"):
+        if c in frame.columns:
+            frame[c] = [tuple(v) if isinstance(v, list) else v for v in frame[c]]
+    for c in ("turn_index", "start", "end", "source_row"):
+        if c in frame.columns:
+            frame[c] = frame[c].astype("Int64")
+    for c in frame.columns:
+        if str(c).startswith(PROBA_PREFIX):
+            frame[c] = frame[c].astype(float)
+    if "review" in frame.columns:
+        frame["review"] = frame["review"].astype(bool)
+    return frame
+
+
+def classify(
+    model: BaseCoder | PathArg,
+    inputs: PathArg | Sequence[PathArg] | None,
+    out: PathArg,
+    *,
+    fmt: str | None = None,
+    force: bool = False,
+    chunk_size: int = 10_000,
+    sheet: str | int | None = None,
+    columns: dict[str, str] | None = None,
+    progress: bool | None = None,
+    into: PathArg | None = None,
+    mapping: PathArg | dict[str, Any] | None = None,
+    shard: str | tuple[int, int] | None = None,
+    resume: bool = False,
+    transcripts: TranscriptOptions | None = None,
+    journals: JournalOptions | None = None,
+) -> dict[str, Any]:
+    """Classify segment tables, transcripts, journal exports or projects and write predictions.
+
+    Inputs are streamed in chunks of ``chunk_size`` segments and the output is written as it
+    goes under a temporary name, so memory stays flat and an interrupted run leaves nothing.
+    Existing ``codes`` in the input are carried through as ``gold_codes`` and never used.
+
+    Parameters
+    ----------
+    inputs : path or list of paths
+        Segment tables, ``.txt``/``.docx`` transcripts, journal exports, ``.qdpx`` projects, in
+        any mix. May be empty with ``into``: then the project's own texts are classified.
+    fmt : str, optional
+        ``csv``, ``tsv``, ``xlsx``, ``jsonl``, ``parquet`` or ``qdpx``; default from ``out``.
+    into : path, optional
+        A researcher's ``.qdpx``: write a copy of it with the model's codings added (``qdpx``).
+    mapping : path or dict, optional
+        With ``into``: the project's code names -> codebook codes, to code with its own codes.
+    shard : str or (int, int), optional
+        ``"K/N"``: classify only the K-th of N shards (whole documents, by a stable hash of
+        ``document_id``); join the outputs with :func:`merge_predictions`.
+    resume : bool
+        Keep finished chunks in ``OUT.parts/`` and, when run again with the same inputs and
+        options, continue after the last finished chunk. The folder is removed at the end.
+    transcripts, journals : options, optional
+        How transcripts and journal exports are segmented.
+    """
+    model_dir = None
+    if not isinstance(model, BaseCoder):
+        model_dir = model
+        model = load_model(model)
+    codebook = model.codebook_  # type: ignore[attr-defined]
+    if inputs is None:
+        paths: list[PathArg] = []
+    else:
+        paths = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    if into is not None:
+        if fmt is not None and fmt.lower().lstrip(".") != "qdpx":
+            raise InputError(f"--into writes a .qdpx project; --format {fmt} does not go with it")
+        fmt = "qdpx"
+        if not paths:
+            paths = [into]
+    if not paths:
+        raise InputError("no input files were given")
+    fmt = output_format(out, fmt)
+    shard_kn = parse_shard(shard)
+    out_p = check_output_path(out, [*paths, *([into] if into is not None else [])], force=force)
+    show = sys.stderr.isatty() if progress is None else progress
+    from tqdm.auto import tqdm
+
+    meta = prediction_metadata(model, model_dir)
+    meta["inputs"] = [str(p) for p in paths]
+    if shard_kn is not None:
+        meta["shard"] = f"{shard_kn[0]}/{shard_kn[1]}"
+    if into is not None:
+        meta["into"] = str(into)
+
+    counts: dict[str, Any] = {"segments": 0, "with_codes": 0, "review": 0, "files": [str(p) for p in paths]}
+    if shard_kn is not None:
+        counts["shard"] = meta["shard"]
+
+    parts: Path | None = None
+    state: dict[str, Any] = {}
+    if resume:
+        parts = out_p.with_name(out_p.name + ".parts")
+        signature = _signature(
+            paths, model_dir, chunk_size=chunk_size, fmt=fmt, shard=meta.get("shard"), sheet=sheet,
+            columns=columns or {}, into=str(into) if into is not None else None,
+            transcripts=repr(transcripts), journals=repr(journals),
+        )
+        state_file = parts / "state.json"
+        if state_file.is_file():
+            state = json.loads(state_file.read_text(encoding="utf-8"))
+            if state.get("signature") != signature:
+                raise InputError(
+                    f"{parts} holds a run with other inputs, model or options; delete the folder to start "
+                    "afresh, or run without --resume"
+                )
+            logger.info("resuming after %d finished chunks (%d segments)", state["done"], state["counts"]["segments"])
+        else:
+            parts.mkdir(parents=True, exist_ok=True)
+            state = {"signature": signature, "done": 0, "counts": {"segments": 0, "with_codes": 0, "review": 0}}
+        for k in ("segments", "with_codes", "review"):
+            counts[k] = state["counts"][k]
+
+    def predictions() -> Any:
+        """Prediction chunks of every input (this shard only), columns aligned to the first."""
+        columns_seen: list[str] | None = state.get("columns")
+        index = 0
+        for path in paths:
+            for chunk in iter_segment_chunks(
+                path, chunk_size=chunk_size, codebook=codebook, sheet=sheet, columns=columns,
+                transcripts=transcripts, journals=journals,
+            ):
+                i = index
+                index += 1
+                if parts is not None and i < state["done"]:
+                    continue
+                if shard_kn is not None:
+                    chunk = chunk[_shard_mask(chunk, *shard_kn)].reset_index(drop=True)
+                pred = predict_frame(model, chunk) if len(chunk) else None
+                if pred is not None:
+                    if columns_seen is None:
+                        columns_seen = list(pred.columns)
+                    else:
+                        for c in columns_seen:
+                            if c not in pred.columns:
+                                pred[c] = None
+                        extra = [c for c in pred.columns if c not in columns_seen]
+                        if extra:
+                            logger.warning("%s: columns %s are not in the first input and are left out", path, extra)
+                        pred = pred[columns_seen]
+                yield i, pred, columns_seen
+
+    def open_writer() -> Any:
+        if fmt == "qdpx":
+            from .io.qdpx import QdpxWriter, source_texts
+
+            sources: dict[str, Any] = {}
+            if into is None:
+                for p in paths:
+                    sources.update(source_texts(p, options=transcripts))
+            return QdpxWriter(
+                out_p, meta, codebook=codebook, sources=sources, into=into, mapping=mapping, options=transcripts
+            )
+        return PredictionWriter(out_p, fmt, meta)
+
+    def tally(pred: pd.DataFrame) -> None:
+        counts["segments"] += len(pred)
+        counts["with_codes"] += int(pred["codes"].map(len).gt(0).sum())
+        counts["review"] += int(pred["review"].sum())
+
+    with tqdm(total=None, unit=" segments", disable=not show, file=sys.stderr, desc="classifying") as bar:
+        if parts is None:
+            with open_writer() as writer:
+                for _, pred, _ in predictions():
+                    if pred is None:
+                        continue
+                    writer.write(pred)
+                    tally(pred)
+                    bar.update(len(pred))
+        else:
+            bar.update(counts["segments"])
+            for i, pred, cols in predictions():
+                if pred is not None:
+                    _write_part(parts / f"part-{i:07d}.jsonl", pred)
+                    tally(pred)
+                    bar.update(len(pred))
+                state.update(done=i + 1, columns=cols, counts={k: counts[k] for k in ("segments", "with_codes", "review")})
+                from .io.predictions import atomic_write_text
+
+                atomic_write_text(parts / "state.json", json.dumps(state, ensure_ascii=False))
+            with open_writer() as writer:
+                for part in sorted(parts.glob("part-*.jsonl")):
+                    writer.write(_read_part(part))
+            shutil.rmtree(parts)
+    if fmt == "qdpx":
+        counts["selections"] = getattr(writer, "written", 0)
+    counts["out"] = str(out_p)
+    return counts
+
+
+_MERGE_FORMATS = ("csv", "tsv", "jsonl", "parquet")
+
+
+def _read_metadata(path: Path, fmt: str) -> dict[str, Any] | None:
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        raw = (pq.read_schema(path).metadata or {}).get(b"mpsoc_nlp")
+        return json.loads(raw) if raw else None
+    side = path.with_name(path.name + ".meta.json")
+    return json.loads(side.read_text(encoding="utf-8")) if side.is_file() else None
+
+
+def merge_predictions(shards: Sequence[PathArg], out: PathArg, *, force: bool = False) -> dict[str, Any]:
+    """Join prediction files of ``--shard K/N`` runs into one file of the same format.
+
+    The shards must come from the same model and codebook; when they record their shard, all
+    of ``1..N`` must be there exactly once. CSV/TSV/JSONL/Parquet are copied with flat memory.
+    """
+    from .io.predictions import atomic_write_text
+
+    paths = [Path(p) for p in shards]
+    if not paths:
+        raise InputError("no prediction files were given to merge")
+    for p in paths:
+        if not p.is_file():
+            raise InputError("no such file", path=str(p))
+    fmts = {output_format(p, None) for p in paths}
+    if len(fmts) > 1:
+        raise InputError(f"the shards have different formats ({', '.join(sorted(fmts))}); merge files of one format")
+    fmt = fmts.pop()
+    if fmt not in _MERGE_FORMATS:
+        raise InputError(f"mpsoc merge joins {', '.join(_MERGE_FORMATS)} files, not {fmt}; write the shards as one of those")
+    out_fmt = output_format(out, None)
+    if out_fmt != fmt:
+        raise InputError(f"the merged file must have the shards' format ({fmt}), not {out_fmt}")
+    out_p = check_output_path(out, list(paths), force=force)
+    metas = [_read_metadata(p, fmt) for p in paths]
+    known = [(p, m) for p, m in zip(paths, metas) if m is not None]
+    for p, m in zip(paths, metas):
+        if m is None:
+            logger.warning("%s: no mpsoc metadata found; cannot check that it comes from the same model", p)
+    problems = []
+    if known:
+        ref_p, ref = known[0]
+        for p, m in known[1:]:
+            for key in ("model", "codes", "thresholds", "library_version"):
+                if m.get(key) != ref.get(key):
+                    problems.append(InputProblem(str(p), f"its {key} differs from {ref_p.name}'s: {m.get(key)!r} vs {ref.get(key)!r}"))
+        shard_ids = [m.get("shard") for _, m in known]
+        if any(shard_ids):
+            parsed = [parse_shard(s) for s in shard_ids if s]
+            ns = {n for _, n in parsed}
+            if len(ns) > 1:
+                problems.append(InputProblem(str(out_p), f"the shards split the input in different ways: {sorted(set(shard_ids))}"))
+            else:
+                n = ns.pop()
+                got = Counter(k for k, _ in parsed)
+                dup = sorted(k for k, c in got.items() if c > 1)
+                missing = sorted(set(range(1, n + 1)) - set(got))
+                if dup:
+                    problems.append(InputProblem(str(out_p), f"shard(s) {dup} of {n} are given twice"))
+                if missing:
+                    problems.append(InputProblem(str(out_p), f"shard(s) {missing} of {n} are missing"))
+    if problems:
+        raise InputError(problems)
+    rows = 0
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out_p.name}.", suffix=".tmp", dir=out_p.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        if fmt in ("csv", "tsv", "jsonl"):
+            header: bytes | None = None
+            with open(tmp, "wb") as dst:
+                for p in paths:
+                    with open(p, "rb") as src:
+                        if fmt != "jsonl":
+                            head = src.readline()
+                            if header is None:
+                                header = head
+                                dst.write(head)
+                            elif head.lstrip(b"\xef\xbb\xbf").rstrip(b"\r\n") != header.lstrip(b"\xef\xbb\xbf").rstrip(b"\r\n"):
+                                raise InputError(f"its columns differ from {paths[0].name}'s", path=str(p))
+                        last = b"\n"
+                        while True:
+                            block = src.read(1 << 20)
+                            if not block:
+                                break
+                            rows += block.count(b"\n")
+                            dst.write(block)
+                            last = block[-1:]
+                        if last != b"\n":
+                            dst.write(b"\n")
+                            rows += 1
+            if fmt == "csv" or fmt == "tsv":
+                rows = -1  # quoted line breaks make a line count no row count
+        else:
+            import pyarrow.parquet as pq
+
+            writer = None
+            try:
+                for p in paths:
+                    pf = pq.ParquetFile(p)
+                    if writer is None:
+                        schema = pf.schema_arrow
+                        meta = dict(schema.metadata or {})
+                        if known:
+                            merged = {k: v for k, v in known[0][1].items() if k != "shard"}
+                            merged["merged_from"] = [str(x) for x in paths]
+                            meta[b"mpsoc_nlp"] = json.dumps(merged, ensure_ascii=False).encode("utf-8")
+                        schema = schema.with_metadata(meta)
+                        writer = pq.ParquetWriter(tmp, schema)
+                    elif pf.schema_arrow.remove_metadata() != schema.remove_metadata():
+                        raise InputError(f"its columns differ from {paths[0].name}'s", path=str(p))
+                    for batch in pf.iter_batches():
+                        writer.write_batch(batch)
+                        rows += batch.num_rows
+            finally:
+                if writer is not None:
+                    writer.close()
+        if known and fmt != "parquet":
+            merged = {k: v for k, v in known[0][1].items() if k != "shard"}
+            merged["merged_from"] = [str(x) for x in paths]
+            atomic_write_text(out_p.with_name(out_p.name + ".meta.json"), json.dumps(merged, ensure_ascii=False, indent=2))
+        os.replace(tmp, out_p)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return {"files": [str(p) for p in paths], "rows": rows if rows >= 0 else None, "out": str(out_p)}

@@ -1,0 +1,334 @@
+"""The offline default coder: hashed word and character n-grams, TF-IDF, one logistic regression per code.
+
+Hashed features keep no vocabulary of the training text, so a model folder can leave a secure
+enclave; ``keep_vocabulary=True`` stores the word n-grams seen in training to explain the model
+(top terms per code). Per-code decision thresholds are tuned on out-of-fold probabilities inside
+the training data, grouped by document when groups are given.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold, KFold
+
+from ..codebook import Codebook
+from ..errors import InputError, ModelError
+from .base import BaseCoder, as_code_sets
+
+__all__ = ["LinearCoder", "tune_thresholds"]
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS = "weights.npz"
+VOCABULARY = "vocabulary.json"
+_THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)
+
+
+def tune_thresholds(y: np.ndarray, proba: np.ndarray, *, min_positives: int = 3, default: float = 0.5) -> np.ndarray:
+    """Per-code thresholds that maximise F1 on out-of-fold probabilities.
+
+    Codes with fewer than ``min_positives`` positives keep ``default``. Ties are broken toward
+    ``default`` so that flat regions do not push thresholds to extremes.
+
+    >>> y = np.array([[1], [1], [1], [0], [0], [0]])
+    >>> p = np.array([[0.9], [0.7], [0.35], [0.3], [0.2], [0.1]])
+    >>> float(tune_thresholds(y, p)[0])  # 0.31 ... 0.35 all give F1 = 1: the one nearest 0.5
+    0.35
+    """
+    out = np.full(y.shape[1], default, dtype=np.float64)
+    for j in range(y.shape[1]):
+        pos = y[:, j].astype(bool)
+        if pos.sum() < min_positives:
+            continue
+        pred = proba[:, j][None, :] >= _THRESHOLD_GRID[:, None]
+        tp = (pred & pos).sum(axis=1)
+        fp = (pred & ~pos).sum(axis=1)
+        fn = pos.sum() - tp
+        f1 = np.where(tp > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
+        best = f1.max()
+        candidates = _THRESHOLD_GRID[np.isclose(f1, best)]
+        out[j] = float(candidates[np.argmin(np.abs(candidates - default))])
+    return out
+
+
+class LinearCoder(BaseCoder):
+    """Multi-label coder over a codebook's codes with a scikit-learn linear model.
+
+    Parameters
+    ----------
+    codebook : Codebook, optional
+        The codes to learn, in order; default the MPSOC codebook.
+    word_ngrams, char_ngrams : tuple of int
+        N-gram ranges of the word and the character (within word boundaries) features.
+    n_features : int
+        Hash buckets per feature family.
+    C : float
+        Inverse regularisation strength of the logistic regressions.
+    class_weight : {"balanced", None}
+        ``"balanced"`` weights the rare positives of each code up.
+    tune : bool
+        Tune per-code thresholds on grouped out-of-fold probabilities (else 0.5).
+    threshold_folds : int
+        Folds of the inner cross-validation that tunes thresholds.
+    review_band : float
+        A prediction is flagged for review when a probability is this close to its threshold.
+    keep_vocabulary : bool
+        Store the word n-grams seen in training, for :meth:`top_terms`. Off by default: the
+        folder then holds no text.
+    seed : int
+        Seed of the inner folds and the solver.
+    batch_size : int
+        Segments vectorised at a time in ``predict_proba`` (bounds memory on large inputs).
+    """
+
+    backend = "linear"
+
+    def __init__(
+        self,
+        codebook: Codebook | None = None,
+        *,
+        word_ngrams: tuple[int, int] = (1, 2),
+        char_ngrams: tuple[int, int] = (2, 5),
+        n_features: int = 2**18,
+        C: float = 10.0,
+        class_weight: str | None = "balanced",
+        tune: bool = True,
+        threshold_folds: int = 4,
+        review_band: float = 0.1,
+        keep_vocabulary: bool = False,
+        seed: int = 0,
+        batch_size: int = 4096,
+    ) -> None:
+        self.codebook = codebook
+        self.word_ngrams = word_ngrams
+        self.char_ngrams = char_ngrams
+        self.n_features = n_features
+        self.C = C
+        self.class_weight = class_weight
+        self.tune = tune
+        self.threshold_folds = threshold_folds
+        self.review_band = review_band
+        self.keep_vocabulary = keep_vocabulary
+        self.seed = seed
+        self.batch_size = batch_size
+
+    # features -----------------------------------------------------------------------------
+    def _vectorizers(self) -> tuple[HashingVectorizer, HashingVectorizer]:
+        common = dict(n_features=self.n_features, alternate_sign=False, norm=None, dtype=np.float64)
+        word = HashingVectorizer(
+            analyzer="word", ngram_range=tuple(self.word_ngrams), token_pattern=r"(?u)\b\w+\b", **common
+        )
+        char = HashingVectorizer(analyzer="char_wb", ngram_range=tuple(self.char_ngrams), **common)
+        return word, char
+
+    def _counts(self, texts: Sequence[str]) -> list[sp.csr_matrix]:
+        return [v.transform(texts) for v in self._vectorizers()]
+
+    @staticmethod
+    def _idf(counts: sp.csr_matrix) -> np.ndarray:
+        n = counts.shape[0]
+        df = np.bincount(counts.indices, minlength=counts.shape[1])
+        return np.log((1.0 + n) / (1.0 + df)) + 1.0
+
+    @staticmethod
+    def _weigh(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
+        x = counts.astype(np.float64, copy=True)
+        x.data = 1.0 + np.log(x.data)  # sublinear tf
+        x = x @ sp.diags(idf)
+        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
+        norms[norms == 0] = 1.0
+        return sp.csr_matrix(sp.diags(1.0 / norms) @ x)
+
+    def _features(self, counts: list[sp.csr_matrix], idfs: list[np.ndarray]) -> sp.csr_matrix:
+        return sp.hstack([self._weigh(c, i) for c, i in zip(counts, idfs)], format="csr")
+
+    # fitting ------------------------------------------------------------------------------
+    def _fit_arrays(self, counts: list[sp.csr_matrix], y: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+        idfs = [self._idf(c) for c in counts]
+        x = self._features(counts, idfs)
+        n_codes = y.shape[1]
+        coef = np.zeros((n_codes, x.shape[1]), dtype=np.float32)
+        intercept = np.zeros(n_codes, dtype=np.float32)
+        for j in range(n_codes):
+            pos = int(y[:, j].sum())
+            if pos == 0 or pos == len(y):
+                # no contrast to learn: a constant, extreme log-odds
+                intercept[j] = -20.0 if pos == 0 else 20.0
+                continue
+            clf = LogisticRegression(
+                C=self.C,
+                solver="liblinear",
+                class_weight=self.class_weight,
+                random_state=self.seed,
+                max_iter=1000,
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                clf.fit(x, y[:, j])
+            coef[j] = clf.coef_[0]
+            intercept[j] = clf.intercept_[0]
+        return idfs, coef, intercept
+
+    def _proba_arrays(
+        self, counts: list[sp.csr_matrix], idfs: list[np.ndarray], coef: np.ndarray, intercept: np.ndarray
+    ) -> np.ndarray:
+        x = self._features(counts, idfs)
+        logits = np.asarray(x @ coef.T.astype(np.float64)) + intercept.astype(np.float64)
+        return 1.0 / (1.0 + np.exp(-logits))
+
+    def fit(self, texts: Sequence[str], y: Any, groups: Sequence[Any] | None = None) -> LinearCoder:
+        """Learn from texts and their code sets (or a multi-hot array in codebook order).
+
+        ``groups`` (the document of each segment) keeps the inner folds that tune thresholds
+        from splitting a document.
+        """
+        texts = list(texts)
+        codebook = self.codebook or Codebook.default()
+        y_arr = as_code_sets(y, codebook)
+        if len(texts) != len(y_arr):
+            raise InputError(f"got {len(texts)} texts but {len(y_arr)} code sets")
+        if len(texts) < 2:
+            raise InputError("training needs at least 2 segments")
+        counts = self._counts(texts)
+        idfs, coef, intercept = self._fit_arrays(counts, y_arr)
+        thresholds = np.full(len(codebook), 0.5)
+        if self.tune:
+            oof = self._out_of_fold(counts, y_arr, groups)
+            if oof is not None:
+                thresholds = tune_thresholds(y_arr, oof)
+        self.codebook_ = codebook
+        self.idf_ = idfs
+        self.coef_ = coef
+        self.intercept_ = intercept
+        self.thresholds_ = thresholds
+        self.n_train_ = len(texts)
+        self.positives_ = y_arr.sum(axis=0).astype(int)
+        if self.keep_vocabulary:
+            self.vocabulary_ = self._vocabulary(texts)
+        elif hasattr(self, "vocabulary_"):
+            del self.vocabulary_
+        return self
+
+    def _out_of_fold(self, counts: list[sp.csr_matrix], y: np.ndarray, groups: Sequence[Any] | None) -> np.ndarray | None:
+        n = len(y)
+        if groups is not None:
+            g = np.asarray(list(groups), dtype=object)
+            k = min(self.threshold_folds, len(set(g.tolist())))
+            if k < 2:
+                return None
+            splits = GroupKFold(n_splits=k, shuffle=True, random_state=self.seed).split(np.zeros(n), groups=g)
+        else:
+            k = min(self.threshold_folds, n)
+            if k < 2:
+                return None
+            splits = KFold(n_splits=k, shuffle=True, random_state=self.seed).split(np.zeros(n))
+        oof = np.zeros(y.shape, dtype=np.float64)
+        for train_idx, test_idx in splits:
+            tr = [c[train_idx] for c in counts]
+            te = [c[test_idx] for c in counts]
+            idfs, coef, intercept = self._fit_arrays(tr, y[train_idx])
+            oof[test_idx] = self._proba_arrays(te, idfs, coef, intercept)
+        return oof
+
+    def _vocabulary(self, texts: Sequence[str]) -> dict[str, int]:
+        word = self._vectorizers()[0]
+        analyzer = word.build_analyzer()
+        terms = sorted({t for text in texts for t in analyzer(text)})
+        cols = word.transform(terms).indices if terms else np.array([], dtype=int)
+        return dict(zip(terms, cols.tolist()))
+
+    # prediction ---------------------------------------------------------------------------
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Probabilities ``(n_segments, n_codes)`` in codebook order."""
+        self._check_fitted()
+        texts = list(texts)
+        out = np.empty((len(texts), len(self.codebook_)), dtype=np.float64)
+        for start in range(0, len(texts), self.batch_size):
+            chunk = texts[start : start + self.batch_size]
+            out[start : start + len(chunk)] = self._proba_arrays(
+                self._counts(chunk), self.idf_, self.coef_, self.intercept_
+            )
+        return out
+
+    def top_terms(self, code: str, n: int = 20) -> list[tuple[str, float]]:
+        """The word n-grams that push ``code`` up most (needs ``keep_vocabulary=True``)."""
+        self._check_fitted()
+        if not hasattr(self, "vocabulary_"):
+            raise ModelError(
+                "this model keeps no vocabulary (the default, so that it holds no training text); "
+                "train with keep_vocabulary=True (--keep-vocabulary) to see top terms"
+            )
+        row = self.coef_[self.codebook_.index(code)]
+        scored = sorted(((float(row[c]), t) for t, c in self.vocabulary_.items()), reverse=True)
+        return [(t, w) for w, t in scored[:n]]
+
+    # persistence --------------------------------------------------------------------------
+    def _params_json(self) -> dict[str, Any]:
+        params = self.get_params()
+        params.pop("codebook")
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
+
+    def _model_json(self) -> dict[str, Any]:
+        return {
+            "params": self._params_json(),
+            "n_train": int(self.n_train_),
+            "positives": {c: int(p) for c, p in zip(self.codebook_.codes, self.positives_)},
+            "weights": WEIGHTS,
+            "keeps_vocabulary": hasattr(self, "vocabulary_"),
+        }
+
+    def _write_weights(self, folder: Path) -> None:
+        cols = np.flatnonzero(np.any(self.coef_ != 0, axis=0)).astype(np.int64)
+        arrays = {
+            "coef_columns": cols,
+            "coef_values": self.coef_[:, cols],
+            "intercept": self.intercept_,
+            "n_columns": np.asarray([self.coef_.shape[1]], dtype=np.int64),
+        }
+        for i, idf in enumerate(self.idf_):
+            arrays[f"idf_{i}"] = idf
+        np.savez_compressed(folder / WEIGHTS, **arrays)
+        if hasattr(self, "vocabulary_"):
+            (folder / VOCABULARY).write_text(json.dumps(self.vocabulary_, ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def _load(cls, folder: Path, meta: dict[str, Any]) -> LinearCoder:
+        codebook = Codebook.from_dict(meta["codebook"], source=f"{folder}/model.json")
+        params = dict(meta.get("params", {}))
+        for key in ("word_ngrams", "char_ngrams"):
+            if key in params:
+                params[key] = tuple(params[key])
+        try:
+            model = cls(codebook, **params)
+        except TypeError as exc:
+            raise ModelError(f"{folder}/model.json: parameters do not fit this version: {exc}") from exc
+        path = folder / meta.get("weights", WEIGHTS)
+        if not path.is_file():
+            raise ModelError(f"{folder}: the weights file {path.name} is missing")
+        with np.load(path, allow_pickle=False) as z:
+            n_columns = int(z["n_columns"][0])
+            coef = np.zeros((len(codebook), n_columns), dtype=np.float32)
+            coef[:, z["coef_columns"]] = z["coef_values"]
+            model.idf_ = [z[f"idf_{i}"] for i in range(2)]
+            model.intercept_ = z["intercept"]
+        model.coef_ = coef
+        model.codebook_ = codebook
+        model.thresholds_ = np.asarray(meta["thresholds"], dtype=np.float64)
+        model.n_train_ = int(meta.get("n_train", 0))
+        model.positives_ = np.asarray([meta.get("positives", {}).get(c, 0) for c in codebook.codes])
+        model.metadata_ = {k: meta[k] for k in ("training_data", "metrics", "coder", "created") if k in meta}
+        vocab = folder / VOCABULARY
+        if vocab.is_file():
+            model.vocabulary_ = json.loads(vocab.read_text(encoding="utf-8"))
+        return model

@@ -1,0 +1,183 @@
+"""Train a coder on coded segments and save it as a model folder (the library side of ``mpsoc train``)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from .codebook import Codebook
+from .corpus import select_coder, summarize
+from .errors import InputError
+from .io import read_segments
+from .models.base import BaseCoder
+from .models.linear import LinearCoder
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["train", "make_coder", "data_fingerprint", "read_config", "load_training_data"]
+
+logger = logging.getLogger(__name__)
+
+Backend = Literal["linear", "transformer"]
+PathArg = str | os.PathLike[str]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def data_fingerprint(segments: pd.DataFrame, paths: Sequence[PathArg] = (), codebook: Codebook | None = None) -> dict[str, Any]:
+    """Counts and sha256 of the training inputs, never their text."""
+    summary = summarize(segments, codebook)
+    return {
+        "segments": summary["segments"],
+        "documents": summary["documents"],
+        "codes": summary.get("codes", {}),
+        "share_no_code": summary.get("share_no_code"),
+        "genres": summary.get("genres", {}),
+        "files": [{"name": Path(p).name, "sha256": _sha256(Path(p))} for p in paths],
+    }
+
+
+def read_config(path: PathArg | None, backend: str) -> dict[str, Any]:
+    """Read the ``[BACKEND]`` table (or the top level) of a TOML training config."""
+    if path is None:
+        return {}
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("no such config file", path=str(p))
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"not valid TOML: {exc}", path=str(p)) from exc
+    table = data.get(backend, data)
+    return {k: v for k, v in table.items() if not isinstance(v, dict)}
+
+
+def make_coder(backend: Backend = "linear", *, codebook: Codebook | None = None, seed: int = 0, **params: Any) -> BaseCoder:
+    """A new, unfitted coder of the given backend; unknown parameters are named in the error."""
+    if backend == "linear":
+        allowed = set(LinearCoder().get_params()) - {"codebook"}
+        unknown = sorted(set(params) - allowed)
+        if unknown:
+            raise InputError(f"unknown setting(s) {unknown} for the linear backend; known are {sorted(allowed)}")
+        for key in ("word_ngrams", "char_ngrams"):
+            if key in params:
+                params[key] = tuple(params[key])
+        return LinearCoder(codebook, seed=seed, **params)
+    if backend == "transformer":
+        from .models.transformer import TransformerCoder  # type: ignore[import-not-found]
+
+        return TransformerCoder(codebook, seed=seed, **params)  # type: ignore[no-any-return]
+    raise InputError(f"unknown backend {backend!r}; use 'linear' or 'transformer'")
+
+
+def load_training_data(
+    data: pd.DataFrame | PathArg | Sequence[PathArg],
+    *,
+    codebook: Codebook,
+    coder: str | None = None,
+    sheet: str | int | None = None,
+    columns: Mapping[str, str] | None = None,
+) -> tuple[pd.DataFrame, str | None, list[PathArg]]:
+    """Read coded segments, pick one coder's rows; return (rows, coder, paths)."""
+    if isinstance(data, pd.DataFrame):
+        segments, paths = data, []
+    else:
+        paths = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+        segments = read_segments(
+            paths, codebook=codebook, sheet=sheet, columns=columns, require_codes=True, require_documents=True
+        )
+    if "codes" not in segments.columns:
+        raise InputError("the training data has no codes; give a table with a 'codes' column")
+    n_coders = segments["coder"].nunique() if "coder" in segments.columns else 0
+    rows, chosen = select_coder(segments, coder)
+    if n_coders > 1:
+        names = sorted(segments["coder"].dropna().unique().tolist())
+        how = "as asked" if coder else "the coder with most segments; choose another with --coder"
+        logger.warning("the data has %d coders (%s): training on coder %r (%s)", n_coders, ", ".join(names), chosen, how)
+    return rows, chosen, paths
+
+
+def train(
+    data: pd.DataFrame | PathArg | Sequence[PathArg],
+    *,
+    out: PathArg | None = None,
+    backend: Backend = "linear",
+    coder: str | None = None,
+    codebook: Codebook | None = None,
+    seed: int = 0,
+    cv_folds: int = 5,
+    force: bool = False,
+    sheet: str | int | None = None,
+    columns: Mapping[str, str] | None = None,
+    name: str | None = None,
+    progress: Callable[[str], None] | None = None,
+    **params: Any,
+) -> BaseCoder:
+    """Train a coder on coded segments; save it to ``out`` when given.
+
+    Parameters
+    ----------
+    data : DataFrame, path or list of paths
+        Segment tables with ``text``, ``codes`` and ``document_id``.
+    out : path, optional
+        The model folder to write (atomically; an existing one only with ``force``).
+    backend : {"linear", "transformer"}
+    coder : str, optional
+        With several coders, whose codes to learn; default the coder with most segments.
+    cv_folds : int
+        Folds of the grouped cross-validation whose scores go into the model card (0 to skip).
+    **params
+        Settings of the backend (see :class:`~mpsoc_nlp.models.LinearCoder`).
+    """
+    codebook = codebook or Codebook.default()
+    if out is not None and Path(out).exists() and not force:
+        from .errors import OutputExistsError
+
+        raise OutputExistsError(f"{out} exists already; choose another --out or pass --force to replace it")
+    rows, chosen, paths = load_training_data(data, codebook=codebook, coder=coder, sheet=sheet, columns=columns)
+    texts = rows["text"].tolist()
+    groups = rows["document_id"].astype(str).tolist()
+    metrics = None
+    if cv_folds and cv_folds > 1 and rows["document_id"].nunique() >= 2:
+        from .evaluation import cross_validate
+
+        cv = cross_validate(
+            texts, rows["codes"].tolist(), groups,
+            lambda: make_coder(backend, codebook=codebook, seed=seed, **params), codebook,
+            folds=cv_folds, seed=seed, progress=progress,
+        )
+        metrics = cv.to_dict()
+    if progress:
+        progress("final model on all segments")
+    model = make_coder(backend, codebook=codebook, seed=seed, **params)
+    model.fit(texts, rows["codes"].tolist(), groups=groups)
+    model.metadata_ = {  # type: ignore[attr-defined]
+        "name": name or (Path(out).name if out is not None else "mpsoc-model"),
+        "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "coder": chosen,
+        "seed": seed,
+        "training_data": data_fingerprint(rows, paths, codebook),
+    }
+    if metrics is not None:
+        model.metadata_["metrics"] = metrics  # type: ignore[attr-defined]
+    if out is not None:
+        model.save(out, force=force)
+        logger.info("saved the model to %s", out)
+    return model

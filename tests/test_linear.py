@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import json
+import pickle
+import re
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from mpsoc_nlp import Codebook, ModelError, NotFittedError, OutputExistsError
+from mpsoc_nlp.models import LinearCoder, load_model
+from mpsoc_nlp.models.linear import tune_thresholds
+
+
+@pytest.fixture(scope="module")
+def fitted(small_train):
+    return LinearCoder(seed=3).fit(small_train["text"], small_train["codes"], groups=small_train["document_id"])
+
+
+def test_predict_proba_shape_and_codebook_order(fitted, small_train):
+    proba = fitted.predict_proba(small_train["text"][:7])
+    assert proba.shape == (7, 10)
+    assert ((proba >= 0) & (proba <= 1)).all()
+    assert fitted.codes == Codebook.default().codes
+    preds = fitted.predict(small_train["text"][:7])
+    order = {c: i for i, c in enumerate(fitted.codes)}
+    assert all(list(p) == sorted(p, key=order.__getitem__) for p in preds)
+
+
+def test_learns_the_training_data(fitted, small_train):
+    # a sanity check that could fail: on its own training data the coder must beat chance by far
+    from mpsoc_nlp.evaluation import score
+
+    s = score(list(small_train["codes"]), fitted.predict(small_train["text"]), fitted.codebook_)
+    assert s["summary"]["micro_f1"] > 0.8
+
+
+def test_thresholds_are_tuned_per_code(fitted):
+    assert fitted.thresholds_.shape == (10,)
+    assert len(set(np.round(fitted.thresholds_, 2))) > 1
+    assert ((fitted.thresholds_ >= 0.05) & (fitted.thresholds_ <= 0.95)).all()
+
+
+def test_save_load_gives_identical_probabilities_and_no_pickle(fitted, small_train, tmp_path):
+    folder = fitted.save(tmp_path / "m")
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["README.md", "model.json", "weights.npz"]
+    with np.load(folder / "weights.npz", allow_pickle=False) as z:  # raises if anything was pickled
+        assert all(z[k].dtype != object for k in z.files)
+    again = load_model(folder)
+    texts = small_train["text"][:40].tolist()
+    np.testing.assert_array_equal(fitted.predict_proba(texts), again.predict_proba(texts))
+    np.testing.assert_array_equal(fitted.thresholds_, again.thresholds_)
+    meta = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    assert meta["backend"] == "linear" and meta["codes"][0] == "geografisk:positiv"
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    assert "| `ideell:negativ` |" in card and "no vocabulary" in card
+
+
+def test_default_folder_holds_no_training_text(fitted, small_train, tmp_path):
+    folder = fitted.save(tmp_path / "m")
+    blob = b"".join(p.read_bytes() for p in folder.iterdir())
+    words = {w for t in small_train["text"] for w in re.findall(r"\w{9,}", t)}
+    # words of the codebook and the card's template are there by design: find them in a folder
+    # trained on unrelated text
+    other = LinearCoder(tune=False).fit(["alpha beta", "gamma delta"], [("ideell:positiv",), ()])
+    template = b"".join(p.read_bytes() for p in other.save(tmp_path / "other").iterdir())
+    leaked = [w for w in sorted(words) if w.encode("utf-8") in blob and w.encode("utf-8") not in template]
+    assert leaked == []
+
+
+def test_same_seed_same_model(small_train):
+    a = LinearCoder(seed=1).fit(small_train["text"], small_train["codes"], groups=small_train["document_id"])
+    b = LinearCoder(seed=1).fit(small_train["text"], small_train["codes"], groups=small_train["document_id"])
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    np.testing.assert_array_equal(a.thresholds_, b.thresholds_)
+
+
+def test_existing_folder_is_not_replaced_without_force(fitted, tmp_path):
+    fitted.save(tmp_path / "m")
+    with pytest.raises(OutputExistsError, match=re.escape("pass --force to replace it")):
+        fitted.save(tmp_path / "m")
+    fitted.save(tmp_path / "m", force=True)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary leftovers
+
+
+def test_sklearn_clone_and_params(fitted):
+    c = clone(fitted)
+    assert c.get_params()["seed"] == 3 and not hasattr(c, "coef_")
+    with pytest.raises(NotFittedError):
+        c.predict(["hei"])
+
+
+def test_keep_vocabulary_explains_codes(small_train, tmp_path):
+    m = LinearCoder(keep_vocabulary=True, tune=False).fit(small_train["text"], small_train["codes"])
+    top = m.top_terms("rusrelatert:negativ", 15)
+    assert len(top) == 15 and top[0][1] >= top[-1][1]
+    again = load_model(m.save(tmp_path / "v"))
+    assert again.top_terms("rusrelatert:negativ", 15) == top
+    with pytest.raises(ModelError, match="keeps no vocabulary"):
+        LinearCoder(tune=False).fit(small_train["text"], small_train["codes"]).top_terms("ideell:positiv")
+
+
+def test_codes_absent_from_training_still_have_columns():
+    texts = ["Mamma er alt for meg.", "Bygda er kjedelig.", "Jeg spiser frokost.", "Pappa ringer aldri."]
+    codes = [("relasjonell:positiv",), ("geografisk:negativ",), (), ("relasjonell:negativ",)]
+    m = LinearCoder(tune=False).fit(texts, codes)
+    proba = m.predict_proba(["Laget mitt."])
+    assert proba.shape == (1, 10)
+    assert proba[0, m.codebook_.index("bedringsideell:positiv")] < 1e-6
+
+
+def test_tune_thresholds_keeps_default_for_rare_codes():
+    y = np.array([[1, 0], [0, 0], [0, 1], [0, 0]])
+    p = np.array([[0.9, 0.1], [0.1, 0.2], [0.2, 0.8], [0.3, 0.1]])
+    t = tune_thresholds(y, p, min_positives=2)
+    assert t.tolist() == [0.5, 0.5]
+
+
+def test_fit_rejects_mismatched_inputs():
+    from mpsoc_nlp import InputError
+
+    with pytest.raises(InputError, match="got 2 texts but 1 code sets"):
+        LinearCoder().fit(["a", "b"], [()])
+
+
+def test_no_pickle_anywhere_in_loading(fitted, tmp_path, monkeypatch):
+    folder = fitted.save(tmp_path / "m")
+
+    def boom(*a, **k):
+        raise AssertionError("pickle used")
+
+    monkeypatch.setattr(pickle, "load", boom)
+    monkeypatch.setattr(pickle, "loads", boom)
+    assert load_model(folder).predict_proba(["Jeg savner gutta."]).shape == (1, 10)
