@@ -43,8 +43,13 @@ def main() -> None:
             continue
         t = time.perf_counter()
         cv = cross_validate(
-            rows["text"].tolist(), rows["codes"].tolist(), rows["document_id"].tolist(),
-            lambda p=params: LinearCoder(cb, threshold_folds=3, **p), cb, folds=args.folds, seed=0,
+            rows["text"].tolist(),
+            rows["codes"].tolist(),
+            rows["document_id"].tolist(),
+            lambda p=params: LinearCoder(cb, threshold_folds=3, **p),
+            cb,
+            folds=args.folds,
+            seed=0,
         )
         s = cv.scores["summary"]
         print(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .classification import classify
 from .codebook import Codebook
 from .corpus import SEGMENT_COLUMNS, select_coder, summarize
 from .errors import (
@@ -21,7 +22,9 @@ from .errors import (
     NotFittedError,
     OutputExistsError,
 )
-from .io import read_segments, read_table
+from .io import read_journal, read_qdpx, read_segments, read_table, read_transcript, write_qdc, write_qdpx
+from .models import LinearCoder, load_model
+from .training import train
 
 try:
     __version__ = version("mpsoc-nlp")
@@ -34,6 +37,15 @@ __all__ = [
     "SEGMENT_COLUMNS",
     "read_segments",
     "read_table",
+    "read_transcript",
+    "read_journal",
+    "read_qdpx",
+    "write_qdpx",
+    "write_qdc",
+    "train",
+    "load_model",
+    "classify",
+    "LinearCoder",
     "select_coder",
     "summarize",
     "MpsocError",

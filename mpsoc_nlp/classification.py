@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ._fs import apply_umask
 from .errors import InputError, InputProblem
 from .io.predictions import PROBA_PREFIX, PredictionWriter, check_output_path, output_format
 from .io.segments import iter_segment_chunks
@@ -89,7 +90,8 @@ def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
 def _shard_mask(frame: pd.DataFrame, k: int, n: int) -> np.ndarray:
     """Rows of shard ``k`` of ``n``: whole documents, by a stable hash of ``document_id``."""
     if "document_id" in frame.columns:
-        keys = [d if isinstance(d, str) and d else s for d, s in zip(frame["document_id"], frame["segment_id"])]
+        pairs = zip(frame["document_id"], frame["segment_id"], strict=True)
+        keys = [d if isinstance(d, str) and d else s for d, s in pairs]
     else:
         keys = list(frame["segment_id"])
     return np.fromiter((zlib.crc32(str(x).encode("utf-8")) % n == k - 1 for x in keys), dtype=bool, count=len(keys))
@@ -249,6 +251,7 @@ def classify(
         """Prediction chunks of every input (this shard only), columns aligned to the first."""
         columns_seen: list[str] | None = state.get("columns")
         index = 0
+        sample.clear()
         for path in paths:
             for chunk in iter_segment_chunks(
                 path, chunk_size=chunk_size, codebook=codebook, sheet=sheet, columns=columns,
@@ -256,6 +259,8 @@ def classify(
             ):
                 i = index
                 index += 1
+                if not sample and len(chunk):
+                    sample.append(chunk.iloc[:1])
                 if parts is not None and i < state["done"]:
                     continue
                 if shard_kn is not None:
@@ -273,6 +278,13 @@ def classify(
                             logger.warning("%s: columns %s are not in the first input and are left out", path, extra)
                         pred = pred[columns_seen]
                 yield i, pred, columns_seen
+
+    sample: list[pd.DataFrame] = []
+
+    def write_empty(writer: Any) -> None:
+        """A shard that got no documents still writes a valid file with the columns and metadata."""
+        if sample:
+            writer.write(predict_frame(model, sample[0]).iloc[:0])
 
     def open_writer() -> Any:
         if fmt == "qdpx":
@@ -301,6 +313,8 @@ def classify(
                     writer.write(pred)
                     tally(pred)
                     bar.update(len(pred))
+                if not writer.rows:
+                    write_empty(writer)
         else:
             bar.update(counts["segments"])
             for i, pred, cols in predictions():
@@ -308,13 +322,16 @@ def classify(
                     _write_part(parts / f"part-{i:07d}.jsonl", pred)
                     tally(pred)
                     bar.update(len(pred))
-                state.update(done=i + 1, columns=cols, counts={k: counts[k] for k in ("segments", "with_codes", "review")})
+                totals = {k: counts[k] for k in ("segments", "with_codes", "review")}
+                state.update(done=i + 1, columns=cols, counts=totals)
                 from .io.predictions import atomic_write_text
 
                 atomic_write_text(parts / "state.json", json.dumps(state, ensure_ascii=False))
             with open_writer() as writer:
                 for part in sorted(parts.glob("part-*.jsonl")):
                     writer.write(_read_part(part))
+                if not writer.rows:
+                    write_empty(writer)
             shutil.rmtree(parts)
     if fmt == "qdpx":
         counts["selections"] = getattr(writer, "written", 0)
@@ -323,6 +340,10 @@ def classify(
 
 
 _MERGE_FORMATS = ("csv", "tsv", "jsonl", "parquet")
+
+
+def _header_key(line: bytes) -> bytes:
+    return line.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n")
 
 
 def _read_metadata(path: Path, fmt: str) -> dict[str, Any] | None:
@@ -354,14 +375,16 @@ def merge_predictions(shards: Sequence[PathArg], out: PathArg, *, force: bool = 
         raise InputError(f"the shards have different formats ({', '.join(sorted(fmts))}); merge files of one format")
     fmt = fmts.pop()
     if fmt not in _MERGE_FORMATS:
-        raise InputError(f"mpsoc merge joins {', '.join(_MERGE_FORMATS)} files, not {fmt}; write the shards as one of those")
+        raise InputError(
+            f"mpsoc merge joins {', '.join(_MERGE_FORMATS)} files, not {fmt}; write the shards as one of those"
+        )
     out_fmt = output_format(out, None)
     if out_fmt != fmt:
         raise InputError(f"the merged file must have the shards' format ({fmt}), not {out_fmt}")
     out_p = check_output_path(out, list(paths), force=force)
     metas = [_read_metadata(p, fmt) for p in paths]
-    known = [(p, m) for p, m in zip(paths, metas) if m is not None]
-    for p, m in zip(paths, metas):
+    known = [(p, m) for p, m in zip(paths, metas, strict=False) if m is not None]
+    for p, m in zip(paths, metas, strict=False):
         if m is None:
             logger.warning("%s: no mpsoc metadata found; cannot check that it comes from the same model", p)
     problems = []
@@ -370,13 +393,16 @@ def merge_predictions(shards: Sequence[PathArg], out: PathArg, *, force: bool = 
         for p, m in known[1:]:
             for key in ("model", "codes", "thresholds", "library_version"):
                 if m.get(key) != ref.get(key):
-                    problems.append(InputProblem(str(p), f"its {key} differs from {ref_p.name}'s: {m.get(key)!r} vs {ref.get(key)!r}"))
-        shard_ids = [m.get("shard") for _, m in known]
-        if any(shard_ids):
-            parsed = [parse_shard(s) for s in shard_ids if s]
+                    msg = f"its {key} differs from {ref_p.name}'s: {m.get(key)!r} vs {ref.get(key)!r}"
+                    problems.append(InputProblem(str(p), msg))
+        shard_ids = [str(m["shard"]) for _, m in known if m.get("shard")]
+        if shard_ids:
+            parsed = [kn for kn in (parse_shard(s) for s in shard_ids) if kn is not None]
             ns = {n for _, n in parsed}
             if len(ns) > 1:
-                problems.append(InputProblem(str(out_p), f"the shards split the input in different ways: {sorted(set(shard_ids))}"))
+                problems.append(
+                    InputProblem(str(out_p), f"the shards split the input in different ways: {sorted(set(shard_ids))}")
+                )
             else:
                 n = ns.pop()
                 got = Counter(k for k, _ in parsed)
@@ -389,22 +415,24 @@ def merge_predictions(shards: Sequence[PathArg], out: PathArg, *, force: bool = 
     if problems:
         raise InputError(problems)
     rows = 0
+    data = [p for p in paths if p.stat().st_size > 0]  # a shard that got no documents is an empty file
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out_p.name}.", suffix=".tmp", dir=out_p.parent)
     os.close(fd)
+    apply_umask(tmp_name)
     tmp = Path(tmp_name)
     try:
         if fmt in ("csv", "tsv", "jsonl"):
             header: bytes | None = None
             with open(tmp, "wb") as dst:
-                for p in paths:
+                for p in data:
                     with open(p, "rb") as src:
                         if fmt != "jsonl":
                             head = src.readline()
                             if header is None:
                                 header = head
                                 dst.write(head)
-                            elif head.lstrip(b"\xef\xbb\xbf").rstrip(b"\r\n") != header.lstrip(b"\xef\xbb\xbf").rstrip(b"\r\n"):
-                                raise InputError(f"its columns differ from {paths[0].name}'s", path=str(p))
+                            elif _header_key(head) != _header_key(header):
+                                raise InputError(f"its columns differ from {data[0].name}'s", path=str(p))
                         last = b"\n"
                         while True:
                             block = src.read(1 << 20)
@@ -418,34 +446,34 @@ def merge_predictions(shards: Sequence[PathArg], out: PathArg, *, force: bool = 
                             rows += 1
             if fmt == "csv" or fmt == "tsv":
                 rows = -1  # quoted line breaks make a line count no row count
-        else:
+        elif data:
+            import pyarrow as pa
             import pyarrow.parquet as pq
 
-            writer = None
+            schemas = [pq.read_schema(p) for p in data]
+            for p, sch in zip(data[1:], schemas[1:], strict=True):
+                if sch.names != schemas[0].names:
+                    raise InputError(f"its columns differ from {data[0].name}'s", path=str(p))
             try:
-                for p in paths:
-                    pf = pq.ParquetFile(p)
-                    if writer is None:
-                        schema = pf.schema_arrow
-                        meta = dict(schema.metadata or {})
-                        if known:
-                            merged = {k: v for k, v in known[0][1].items() if k != "shard"}
-                            merged["merged_from"] = [str(x) for x in paths]
-                            meta[b"mpsoc_nlp"] = json.dumps(merged, ensure_ascii=False).encode("utf-8")
-                        schema = schema.with_metadata(meta)
-                        writer = pq.ParquetWriter(tmp, schema)
-                    elif pf.schema_arrow.remove_metadata() != schema.remove_metadata():
-                        raise InputError(f"its columns differ from {paths[0].name}'s", path=str(p))
-                    for batch in pf.iter_batches():
-                        writer.write_batch(batch)
+                schema = pa.unify_schemas([s.remove_metadata() for s in schemas], promote_options="permissive")
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                raise InputError(f"the shards' column types do not agree: {exc}") from exc
+            meta = dict(schemas[0].metadata or {})
+            if known:
+                merged = {k: v for k, v in known[0][1].items() if k != "shard"}
+                merged["merged_from"] = [str(x) for x in paths]
+                meta[b"mpsoc_nlp"] = json.dumps(merged, ensure_ascii=False).encode("utf-8")
+            schema = schema.with_metadata(meta)
+            with pq.ParquetWriter(tmp, schema) as writer:
+                for p in data:
+                    for batch in pq.ParquetFile(p).iter_batches():
+                        writer.write_table(pa.Table.from_batches([batch]).cast(schema))
                         rows += batch.num_rows
-            finally:
-                if writer is not None:
-                    writer.close()
         if known and fmt != "parquet":
             merged = {k: v for k, v in known[0][1].items() if k != "shard"}
             merged["merged_from"] = [str(x) for x in paths]
-            atomic_write_text(out_p.with_name(out_p.name + ".meta.json"), json.dumps(merged, ensure_ascii=False, indent=2))
+            side = out_p.with_name(out_p.name + ".meta.json")
+            atomic_write_text(side, json.dumps(merged, ensure_ascii=False, indent=2))
         os.replace(tmp, out_p)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -32,11 +32,19 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-DataArg = Annotated[list[Path], typer.Argument(help="Segment tables (.csv .tsv .xlsx .jsonl .parquet).", show_default=False)]
-CodebookOpt = Annotated[Optional[Path], typer.Option("--codebook", help="A codebook file (.toml/.yaml); default MPSOC.")]
-SheetOpt = Annotated[Optional[str], typer.Option("--sheet", help="XLSX sheet name or 0-based number; default the first.")]
+DataArg = Annotated[
+    list[Path], typer.Argument(help="Segment tables (.csv .tsv .xlsx .jsonl .parquet).", show_default=False)
+]
+CodebookOpt = Annotated[
+    Optional[Path], typer.Option("--codebook", help="A codebook file (.toml/.yaml); default MPSOC.")
+]
+SheetOpt = Annotated[
+    Optional[str], typer.Option("--sheet", help="XLSX sheet name or 0-based number; default the first.")
+]
 TextColOpt = Annotated[Optional[str], typer.Option("--text-column", help="The column holding the text, if not 'text'.")]
-CodesColOpt = Annotated[Optional[str], typer.Option("--codes-column", help="The column holding the codes, if not 'codes'.")]
+CodesColOpt = Annotated[
+    Optional[str], typer.Option("--codes-column", help="The column holding the codes, if not 'codes'.")
+]
 DocColOpt = Annotated[
     Optional[str], typer.Option("--document-id-column", help="The column naming the document, if not 'document_id'.")
 ]
@@ -48,8 +56,7 @@ class _NotBuilt(MpsocError):
 
 def _not_built(command: str, issue: str) -> None:
     raise _NotBuilt(
-        f"'mpsoc {command}' is not available in this version yet ({issue}). "
-        "See the README for what works now."
+        f"'mpsoc {command}' is not available in this version yet ({issue}). See the README for what works now."
     )
 
 
@@ -83,7 +90,19 @@ def _root(
         typer.echo(ctx.get_help())
         raise typer.Exit(2)
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="mpsoc: %(levelname)s: %(message)s", stream=sys.stderr, force=True)
+    _configure_logging(level)
+
+
+def _configure_logging(level: int) -> None:
+    """Log the package's messages to stderr; the root logger (and whoever listens there) is left alone."""
+    pkg = logging.getLogger("mpsoc_nlp")
+    for handler in [h for h in pkg.handlers if getattr(h, "_mpsoc_cli", False)]:
+        pkg.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._mpsoc_cli = True  # type: ignore[attr-defined]
+    handler.setFormatter(logging.Formatter("mpsoc: %(levelname)s: %(message)s"))
+    pkg.addHandler(handler)
+    pkg.setLevel(level)
 
 
 @app.command()
@@ -170,7 +189,9 @@ def train(
     config: ConfigOpt = None,
     coder: CoderOpt = None,
     seed: SeedOpt = 0,
-    folds: Annotated[int, typer.Option("--folds", help="Folds of the grouped cross-validation for the model card (0: skip).")] = 5,
+    folds: Annotated[
+        int, typer.Option("--folds", help="Folds of the grouped cross-validation for the model card (0: skip).")
+    ] = 5,
     keep_vocabulary: Annotated[
         bool, typer.Option("--keep-vocabulary", help="Linear: keep the word n-grams for explanations (stores text).")
     ] = False,
@@ -195,9 +216,18 @@ def train(
     params = _backend_params(backend, config, model, keep_vocabulary)
     _transformer_options(backend, params, out, strategy, resume)
     fitted = train_model(
-        data, out=out, backend=backend, coder=coder, codebook=_codebook(codebook), seed=seed, cv_folds=folds,  # type: ignore[arg-type]
-        force=force, sheet=sheet, columns=_column_map(text_column, codes_column, document_id_column),
-        progress=_progress, **params,
+        data,
+        out=out,
+        backend=backend,  # type: ignore[arg-type]
+        coder=coder,
+        codebook=_codebook(codebook),
+        seed=seed,
+        cv_folds=folds,  # type: ignore[arg-type]
+        force=force,
+        sheet=sheet,
+        columns=_column_map(text_column, codes_column, document_id_column),
+        progress=_progress,
+        **params,
     )
     meta = getattr(fitted, "metadata_", {})
     data_info = meta.get("training_data", {})
@@ -234,10 +264,12 @@ def classify(
         typer.Option("--into", help="Add the model's codings to a copy of this .qdpx project (implies --format qdpx)."),
     ] = None,
     mapping: Annotated[
-        Optional[Path], typer.Option("--mapping", help="With --into: project code names -> codebook codes (.toml/.csv).")
+        Optional[Path],
+        typer.Option("--mapping", help="With --into: project code names -> codebook codes (.toml/.csv)."),
     ] = None,
     shard: Annotated[
-        Optional[str], typer.Option("--shard", help="K/N: classify only shard K of N (whole documents); see mpsoc merge.")
+        Optional[str],
+        typer.Option("--shard", help="K/N: classify only shard K of N (whole documents); see mpsoc merge."),
     ] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Keep finished chunks in OUT.parts/ and continue there after a stop.")
@@ -249,7 +281,8 @@ def classify(
         bool, typer.Option("--strip-marks", help="Transcripts: leave timestamps and (ler)/(pause) out of the text.")
     ] = False,
     quantize: Annotated[
-        bool, typer.Option("--quantize", help="Transformer on CPU: dynamic int8 quantisation (faster, near-equal scores).")
+        bool,
+        typer.Option("--quantize", help="Transformer on CPU: dynamic int8 quantisation (faster, near-equal scores)."),
     ] = False,
 ) -> None:
     """Classify new segments with a trained model; existing codes are kept as gold_codes."""
@@ -264,8 +297,18 @@ def classify(
             raise typer.BadParameter("--quantize applies to transformer models only")
         model_arg = load_model(model_dir, quantize=True)
     counts = run(
-        model_arg, inputs or [], out, fmt=fmt, force=force, chunk_size=batch_size, sheet=sheet,
-        columns=_column_map(text_column, None, None), into=into, mapping=mapping, shard=shard, resume=resume,
+        model_arg,
+        inputs or [],
+        out,
+        fmt=fmt,
+        force=force,
+        chunk_size=batch_size,
+        sheet=sheet,
+        columns=_column_map(text_column, None, None),
+        into=into,
+        mapping=mapping,
+        shard=shard,
+        resume=resume,
         transcripts=TranscriptOptions(speakers="all" if all_speakers else "participant", strip_marks=strip_marks),
     )
     typer.echo(
@@ -281,9 +324,39 @@ def evaluate(
     model_dir: Annotated[Path, typer.Argument(help="A trained model folder.")],
     gold: Annotated[list[Path], typer.Argument(help="Segment tables coded by people.")],
     out: Annotated[Path, typer.Option("--out", help="The report folder to write.")],
+    force: ForceOpt = False,
+    resamples: Annotated[
+        int, typer.Option("--resamples", help="Bootstrap resamples of documents for the intervals.", min=1)
+    ] = 1000,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the bootstrap: the same seed gives the same intervals.")
+    ] = 0,
+    sheet: SheetOpt = None,
 ) -> None:
-    """Evaluate a model against human coders, as one more coder."""
-    _not_built("evaluate", "issue 6")
+    """Evaluate a model against human coders, as one more coder; write a report folder."""
+    from .report_files import evaluate_to_folder
+    from .reporting import STATISTIC_LABELS
+
+    ev = evaluate_to_folder(model_dir, gold, out, force=force, n_resamples=resamples, seed=seed, sheet=sheet)
+    m = ev.metrics
+    typer.echo(
+        f"Evaluated the model on {m['gold']['segments']} segments in {m['gold']['documents']} documents, coded by "
+        + ", ".join(m["gold"]["coders"])
+        + "."
+    )
+    for note in m["notes"]:
+        typer.echo(note)
+    if m["human_vs_human"]:
+        stat = STATISTIC_LABELS.get(m["settings"]["verdict_statistic"], m["settings"]["verdict_statistic"])
+        typer.echo(f"Per code, the model's {stat} with the human coders (mean), against their range:")
+        for v in m["verdicts"]:
+            if v["level"] == "code":
+                model = "  –  " if v["model"] is None else f"{v['model']:5.2f}"
+                typer.echo(f"  {v['name']:<24} {model}  {v['verdict_text']}")
+    typer.echo(
+        f"{m['disagreements']['segments']} segments where coders or model differ. Wrote {out}/report.html, report.md, "
+        "metrics.json, disagreements.xlsx"
+    )
 
 
 @app.command()
@@ -308,8 +381,17 @@ def crossval(
     from .reporting import scores_text
 
     cv = run_crossval(
-        data, out=out, backend=backend, folds=folds, learning_curve=learning_curve, coder=coder,
-        codebook=_codebook(codebook), seed=seed, force=force, sheet=sheet, progress=_progress,
+        data,
+        out=out,
+        backend=backend,
+        folds=folds,
+        learning_curve=learning_curve,
+        coder=coder,
+        codebook=_codebook(codebook),
+        seed=seed,
+        force=force,
+        sheet=sheet,
+        progress=_progress,
         **_backend_params(backend, config, model, False),
     )
     typer.echo(f"Cross-validated {backend} coder, {len(cv.fold_scores)} folds grouped by document:")
@@ -317,17 +399,72 @@ def crossval(
     if cv.learning_curve is not None:
         typer.echo("Learning curve (macro F1 over codes, mean over folds):")
         for _, r in cv.learning_curve.iterrows():
-            typer.echo(f"  {r['fraction']:>4.0%} of training documents, {r['train_segments']:>6.0f} segments: {r['macro_f1_mean']:.3f}")
+            typer.echo(
+                f"  {r['fraction']:>4.0%} of training documents, {r['train_segments']:>6.0f} segments: "
+                f"{r['macro_f1_mean']:.3f}"
+            )
     typer.echo(f"Wrote {out}/report.md")
 
 
 @app.command()
 def agreement(
-    data: DataArg,
+    data: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Ratings files (unit, coder, value) or segment tables with several coders (.csv .tsv .xlsx .jsonl "
+            ".parquet).",
+            show_default=False,
+        ),
+    ],
+    unit: Annotated[
+        Optional[str], typer.Option("--unit", help="Ratings file: the column naming the unit (default unit).")
+    ] = None,
+    coder: Annotated[
+        Optional[str], typer.Option("--coder", help="Ratings file: the column naming the coder (default coder).")
+    ] = None,
+    value: Annotated[
+        Optional[str], typer.Option("--value", help="Ratings file: the column of the values (default value).")
+    ] = None,
+    level: Annotated[
+        str, typer.Option("--level", help="Ratings file: nominal, ordinal, interval or ratio (Krippendorff's alpha).")
+    ] = "nominal",
+    categories: Annotated[
+        Optional[str],
+        typer.Option("--categories", help="Ratings file: all categories in order, comma-separated (a,b,c)."),
+    ] = None,
+    resamples: Annotated[
+        int,
+        typer.Option("--resamples", help="Segment table: bootstrap resamples of documents for the intervals.", min=1),
+    ] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Segment table: seed of the bootstrap.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the statistics as JSON.")] = False,
+    codebook: CodebookOpt = None,
+    sheet: SheetOpt = None,
 ) -> None:
-    """Inter-rater agreement between coders (and the model)."""
-    _not_built("agreement", "issue 6")
+    """Inter-rater agreement: every statistic that applies to a ratings file (unit, coder, value), or the MPSOC
+    views of a segment table with several coders (per code, type, valence and whole sets, with intervals)."""
+    from .coder_agreement import agreement_report
+    from .reporting import agreement_text
+
+    if level not in ("nominal", "ordinal", "interval", "ratio"):
+        raise typer.BadParameter(f"--level must be nominal, ordinal, interval or ratio, not {level!r}")
+    cats = [c.strip() for c in categories.split(",") if c.strip()] if categories is not None else None
+    report = agreement_report(
+        data,
+        unit=unit,
+        coder=coder,
+        value=value,
+        level=level,  # type: ignore[arg-type]
+        categories=cats,  # type: ignore[arg-type]
+        codebook=_codebook(codebook),
+        n_resamples=resamples,
+        seed=seed,
+        sheet=sheet,
+    )
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2, allow_nan=False))
+    else:
+        typer.echo(agreement_text(report))
 
 
 @app.command("import-qdpx")
@@ -354,15 +491,21 @@ def import_qdpx(
     fmt = output_format(out, None)
     if fmt == "qdpx":
         raise typer.BadParameter("--out is the segment table to write: .csv, .tsv, .xlsx, .jsonl or .parquet")
-    out_p = check_output_path(out, [project] + ([mapping] if mapping else []), force=force)
+    out_p = check_output_path(out, [project, *([mapping] if mapping else [])], force=force)
     result = read_qdpx(
-        project, mapping=mapping, codebook=_codebook(codebook), uncoded=not no_uncoded,
+        project,
+        mapping=mapping,
+        codebook=_codebook(codebook),
+        uncoded=not no_uncoded,
         options=TranscriptOptions(speakers="all" if all_speakers else "participant"),
     )
     seg = result.segments.drop(columns=["source_file", "source_row"], errors="ignore")
     meta = {
-        "project": str(project), "mapping": str(mapping) if mapping else None, "coders": result.coders,
-        "unmapped_codes": result.unmapped, "library_version": __version__,
+        "project": str(project),
+        "mapping": str(mapping) if mapping else None,
+        "coders": result.coders,
+        "unmapped_codes": result.unmapped,
+        "library_version": __version__,
     }
     with PredictionWriter(out_p, fmt, meta) as writer:
         writer.write(seg)
@@ -373,7 +516,8 @@ def import_qdpx(
     )
     if result.unmapped:
         typer.echo(
-            "Project codes that map to no codebook code (their codings are left out; map them with --mapping):", err=True
+            "Project codes that map to no codebook code (their codings are left out; map them with --mapping):",
+            err=True,
         )
         for name, n in sorted(result.unmapped.items()):
             typer.echo(f"  {name!r}: {n} coding(s)", err=True)
@@ -408,7 +552,9 @@ def export_qdc(
 @app.command()
 def demo(
     data_dir: Annotated[Path, typer.Option("--data", help="The sample corpus folder.")] = Path("data_samples"),
-    out: Annotated[Path, typer.Option("--out", help="Where the demo writes (replaced on every run).")] = Path("out/demo"),
+    out: Annotated[Path, typer.Option("--out", help="Where the demo writes (replaced on every run).")] = Path(
+        "out/demo"
+    ),
 ) -> None:
     """Run the main job end to end on the sample corpus: validate, train, classify, compare with a human coder."""
     from .demo import run_demo

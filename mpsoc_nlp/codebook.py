@@ -37,9 +37,20 @@ EMPTY_LABELS = frozenset({"-", "ingen", "ingen kode", "none", "no code", "[]", "
 _SPLIT = re.compile(r"[:/\-_,\s]+")
 _FILLER = frozenset(
     {
-        "fellesskap", "fellesskapet", "fellesskaper", "fellesskapene", "felleskap",
-        "fellesskapsfølelse", "fellesskapsfolelse", "følelse", "community", "communities",
-        "sense", "of", "soc", "psoc",
+        "fellesskap",
+        "fellesskapet",
+        "fellesskaper",
+        "fellesskapene",
+        "felleskap",
+        "fellesskapsfølelse",
+        "fellesskapsfolelse",
+        "følelse",
+        "community",
+        "communities",
+        "sense",
+        "of",
+        "soc",
+        "psoc",
     }
 )
 _SUFFIXES = ("ene", "et", "te", "e", "t")
@@ -86,7 +97,7 @@ class Category:
     description: str = ""
     aliases: tuple[str, ...] = ()
 
-    def keys(self) -> set[str]:
+    def match_keys(self) -> set[str]:
         """The normalised stems under which a label matches this category."""
         out = {_key(_tokens(self.name))}
         for text in (self.label_no, self.label_en, *self.aliases):
@@ -131,9 +142,7 @@ class Codebook:
             names = [c.name for c in group]
             for n in names:
                 if not n or SEPARATOR in n or n != normalise_label(n) or " " in n:
-                    raise CodebookError(
-                        f"{what} name {n!r} must be a non-empty lower-case word without ':' or spaces"
-                    )
+                    raise CodebookError(f"{what} name {n!r} must be a non-empty lower-case word without ':' or spaces")
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
                 raise CodebookError(f"{what} names occur twice in the codebook: {dupes}")
@@ -150,11 +159,9 @@ class Codebook:
     def _keymap(group: Sequence[Category], what: str) -> dict[str, str]:
         keys: dict[str, str] = {}
         for cat in group:
-            for k in cat.keys():
+            for k in cat.match_keys():
                 if keys.get(k, cat.name) != cat.name:
-                    raise CodebookError(
-                        f"the {what}s {keys[k]!r} and {cat.name!r} share the label or alias {k!r}"
-                    )
+                    raise CodebookError(f"the {what}s {keys[k]!r} and {cat.name!r} share the label or alias {k!r}")
                 keys[k] = cat.name
         return keys
 
@@ -199,9 +206,7 @@ class Codebook:
             raise CodebookError(f"{source}: expected a table with 'types' and 'valences'")
         unknown = sorted(set(data) - _ALLOWED_TOP)
         if unknown:
-            raise CodebookError(
-                f"{source}: unknown key(s) {unknown}; allowed are {sorted(_ALLOWED_TOP)}"
-            )
+            raise CodebookError(f"{source}: unknown key(s) {unknown}; allowed are {sorted(_ALLOWED_TOP)}")
 
         def categories(key: str) -> tuple[Category, ...]:
             items = data.get(key, [])
@@ -424,9 +429,7 @@ class Codebook:
         """Code sets from a multi-hot or probability matrix; ``>= threshold`` (per code) is on."""
         m = np.asarray(matrix)
         if m.ndim != 2 or m.shape[1] != len(self.codes):
-            raise CodebookError(
-                f"expected an array with {len(self.codes)} columns (one per code), got shape {m.shape}"
-            )
+            raise CodebookError(f"expected an array with {len(self.codes)} columns (one per code), got shape {m.shape}")
         on = m >= np.asarray(threshold, dtype=float)
         codes = np.asarray(self.codes, dtype=object)
         return [tuple(codes[row]) for row in on]

@@ -48,9 +48,16 @@ GENRES = ("intervju", "journal")
 MAX_PROBLEMS = 50
 
 _GENRE_ALIASES = {
-    "intervju": "intervju", "interview": "intervju", "intervjuer": "intervju", "transkripsjon": "intervju",
-    "journal": "journal", "journalnotat": "journal", "notat": "journal", "note": "journal",
-    "journals": "journal", "journaler": "journal",
+    "intervju": "intervju",
+    "interview": "intervju",
+    "intervjuer": "intervju",
+    "transkripsjon": "intervju",
+    "journal": "journal",
+    "journalnotat": "journal",
+    "notat": "journal",
+    "note": "journal",
+    "journals": "journal",
+    "journaler": "journal",
 }
 _COLUMN_ALIASES = {
     "tekst": "text",
@@ -79,16 +86,16 @@ def _canonical(name: str) -> str:
     return re.sub(r"[\s\-]+", "_", str(name).strip().lower())
 
 
-def _resolve_columns(
-    found: Sequence[str], mapping: Mapping[str, str] | None
-) -> dict[str, str]:
+def _resolve_columns(found: Sequence[str], mapping: Mapping[str, str] | None) -> dict[str, str]:
     """Map contract names to the table's own column names."""
     out: dict[str, str] = {}
     by_canon: dict[str, str] = {}
     for col in found:
         by_canon.setdefault(_canonical(col), col)
     for canon, col in by_canon.items():
-        target = canon if canon in SEGMENT_COLUMNS or canon in ("community_type", "valence") else _COLUMN_ALIASES.get(canon)
+        target = (
+            canon if canon in SEGMENT_COLUMNS or canon in ("community_type", "valence") else _COLUMN_ALIASES.get(canon)
+        )
         if target and target not in out:
             out[target] = col
     for target, col in (mapping or {}).items():
@@ -155,7 +162,9 @@ def segments_from_records(
         )
     if require_documents and "document_id" not in cols and default_document is None:
         raise _missing_column_error(
-            path, "document_id", columns,
+            path,
+            "document_id",
+            columns,
             "the interview or journal each segment comes from; training and evaluation group by it",
             sheet,
         )
@@ -244,7 +253,8 @@ def segments_from_records(
             if not generated:
                 who = f" for coder {coder!r}" if coder else ""
                 problem(
-                    row, cols.get("segment_id"),
+                    row,
+                    cols.get("segment_id"),
                     f"segment_id {segment_id!r} occurs twice{who} (also on row {id_rows[key]}); "
                     "each segment needs its own id",
                 )
@@ -355,9 +365,9 @@ def summarize(segments: pd.DataFrame, codebook: Codebook | None = None) -> dict[
         "segments": int(segments["segment_id"].nunique()),
         "documents": int(segments["document_id"].nunique()) if "document_id" in segments.columns else 0,
         "coders": {str(k): int(v) for k, v in coders.value_counts().sort_index().items()},
-        "genres": {
-            str(k): int(v) for k, v in segments["genre"].dropna().value_counts().sort_index().items()
-        } if "genre" in segments.columns else {},
+        "genres": {str(k): int(v) for k, v in segments["genre"].dropna().value_counts().sort_index().items()}
+        if "genre" in segments.columns
+        else {},
         "text_length_chars": {
             "min": int(lengths.min()),
             "q1": float(lengths.quantile(0.25)),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,12 +44,20 @@ def run_crossval(
     with atomic_folder(out, force=force) as tmp:
         rows, chosen, _ = load_training_data(data, codebook=codebook, coder=coder, sheet=sheet, columns=columns)
         cv = cross_validate(
-            rows["text"].tolist(), rows["codes"].tolist(), rows["document_id"].astype(str).tolist(),
+            rows["text"].tolist(),
+            rows["codes"].tolist(),
+            rows["document_id"].astype(str).tolist(),
             lambda: make_coder(backend, codebook=codebook, seed=seed, **params),  # type: ignore[arg-type]
-            codebook, folds=folds, seed=seed, with_learning_curve=learning_curve, progress=progress,
+            codebook,
+            folds=folds,
+            seed=seed,
+            with_learning_curve=learning_curve,
+            progress=progress,
         )
         result = {"backend": backend, "coder": chosen, "seed": seed, **cv.to_dict()}
-        (tmp / "metrics.json").write_text(json.dumps(result, ensure_ascii=False, indent=2, allow_nan=True), encoding="utf-8")
+        (tmp / "metrics.json").write_text(
+            json.dumps(result, ensure_ascii=False, indent=2, allow_nan=True), encoding="utf-8"
+        )
         pred = rows[[c for c in ("segment_id", "document_id", "coder", "text") if c in rows.columns]].copy()
         pred["gold_codes"] = ["; ".join(c) for c in rows["codes"]]
         pred["codes"] = ["; ".join(c) for c in cv.predicted]
@@ -69,15 +76,27 @@ def run_crossval(
         if cv.learning_curve is not None:
             cv.learning_curve.to_csv(tmp / "learning_curve.csv", index=False)
             plot_learning_curve(cv.learning_curve, tmp / "learning_curve.png")
-            md += ["", "## Learning curve", "", "![learning curve](learning_curve.png)", "", _curve_md(cv.learning_curve)]
+            md += [
+                "",
+                "## Learning curve",
+                "",
+                "![learning curve](learning_curve.png)",
+                "",
+                _curve_md(cv.learning_curve),
+            ]
         (tmp / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     return cv
 
 
 def _curve_md(curve: pd.DataFrame) -> str:
     cols = [c for c in ("macro_f1", "type_macro_f1", "valence_macro_f1", "any_community_f1") if f"{c}_mean" in curve]
-    lines = ["| share of training documents | segments | " + " | ".join(cols) + " |", "|---:|---:|" + "---:|" * len(cols)]
+    lines = [
+        "| share of training documents | segments | " + " | ".join(cols) + " |",
+        "|---:|---:|" + "---:|" * len(cols),
+    ]
     for _, r in curve.iterrows():
-        vals = " | ".join(f"{r[f'{c}_mean']:.3f} ± {0 if r[f'{c}_sd'] != r[f'{c}_sd'] else r[f'{c}_sd']:.3f}" for c in cols)
+        vals = " | ".join(
+            f"{r[f'{c}_mean']:.3f} ± {0 if r[f'{c}_sd'] != r[f'{c}_sd'] else r[f'{c}_sd']:.3f}" for c in cols
+        )
         lines.append(f"| {r['fraction']:.0%} | {r['train_segments']:.0f} | {vals} |")
     return "\n".join(lines)

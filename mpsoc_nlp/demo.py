@@ -1,8 +1,9 @@
 """``mpsoc demo``: the main job end to end on the sample corpus.
 
 Validate the coded sample corpus, train the offline coder on the training documents of the fixed
-split, classify the held-out documents, and set the model's scores beside the agreement of two
-human coders on the same segments.
+split, classify the held-out documents, set the model's scores beside the agreement of two
+human coders on the same segments, and write the evaluation report of the model as one more coder
+(``OUT/evaluation/``: report.html, report.md, metrics.json, plots, disagreements.xlsx).
 """
 
 from __future__ import annotations
@@ -21,10 +22,14 @@ from .corpus import select_coder, summarize
 from .errors import InputError
 from .evaluation import score
 from .io import read_segments
+from .report_files import evaluate_to_folder
 from .reporting import format_summary
 from .training import train
 
 __all__ = ["run_demo"]
+
+#: Bootstrap resamples of the demo's evaluation (fewer than the CLI's 1000, to keep the demo quick).
+DEMO_RESAMPLES = 200
 
 
 def _f(x: float) -> str:
@@ -114,5 +119,85 @@ def run_demo(
         echo(line)
     if not human:
         echo("   (no second coder in the data: human agreement not shown)")
+
+    evaluation = _evaluate(segments, split["test"], model, model_dir, out_dir / "evaluation", echo=echo)
+    qdpx = _transcripts_to_qdpx(data_dir, model_dir, out_dir, echo=echo)
     echo(f"\nOutputs are in {out_dir}/")
-    return {"model": model_scores, "human": human}
+    return {"model": model_scores, "human": human, "evaluation": evaluation.metrics, "qdpx": qdpx}
+
+
+def _transcripts_to_qdpx(data_dir: Path, model_dir: Path, out_dir: Path, *, echo: Callable[[str], None]) -> dict:
+    """Classify two held-out transcripts as researchers hold them (Word and text) into a REFI-QDA project."""
+    sources = [data_dir / "interviews" / "INT-34.docx", data_dir / "interviews" / "INT-24.txt"]
+    echo(
+        "\n== 6. Classify two raw transcripts (" + ", ".join(p.name for p in sources) + ") into a REFI-QDA project "
+        "for NVivo, ATLAS.ti, MAXQDA or QualCoder"
+    )
+    out = out_dir / "forslag.qdpx"
+    counts = classify(model_dir, sources, out, progress=False)
+    echo(
+        f"   {counts['segments']} participant turns, {counts['with_codes']} with suggested codes "
+        f"({counts.get('selections', 0)} coded selections; the model is its own user) -> {out}"
+    )
+    return counts
+
+
+def _evaluate(
+    segments: pd.DataFrame,
+    test_docs: list[str],
+    model: Any,
+    model_dir: Path,
+    out: Path,
+    *,
+    echo: Callable[[str], None],
+    resamples: int = DEMO_RESAMPLES,
+) -> Any:
+    """Step 5: the model as one more coder beside every human coder of the held-out documents."""
+    gold = segments[segments["document_id"].isin(test_docs)]
+    coders = sorted(gold["coder"].dropna().unique())
+    echo(
+        f"\n== 5. The model as one more coder beside coder{'s' if len(coders) > 1 else ''} {' and '.join(coders)} "
+        f"on the held-out documents ({resamples} bootstrap resamples of documents)"
+    )
+    ev = evaluate_to_folder(model_dir, gold, out, n_resamples=resamples, seed=0, model=model)
+    m = ev.metrics
+    comps = {c["id"]: c for c in m["comparisons"]}
+    if m["human_vs_human"]:
+        a, b = m["verdicts"][0]["human"][0]["coders"]
+        head = f"{a} vs {b} [95 % interval]"
+        echo(f"   {'Cohen kappa per code':<24}  {'model vs ' + a:>11}  {'model vs ' + b:>11}  {head:<22}  verdict")
+        for v in m["verdicts"]:
+            if v["level"] != "code":
+                continue
+            h = v["human"][0]
+            echo(
+                f"   {v['name']:<24}  {_f(_nan(v['model_by_coder'].get(a))):>11}"
+                f"  {_f(_nan(v['model_by_coder'].get(b))):>11}"
+                f"  {_ci(h['estimate'], h['low'], h['high']):<22}  {v['verdict']}"
+            )
+        counts = pd.Series([v["verdict"] for v in m["verdicts"] if v["level"] == "code"]).value_counts()
+        echo("   Per code: " + ", ".join(f"{n} {k}" for k, n in counts.items()) + " the range of the human coders.")
+    else:
+        only = m["gold"]["coders"][0]
+        comp = comps[m["by_coder"][only]["model"]]
+        echo(f"   one human coder ({only}): human-vs-human agreement is not available")
+        for code in m["model"]["codes"]:
+            s = comp["agreement"]["per_code"][code]["cohen_kappa"]
+            echo(f"   {code:<24}  model vs {only} kappa {_ci(s['estimate'], s['low'], s['high'])}")
+    echo(
+        f"   Report: {out / 'report.html'} (and report.md, metrics.json, the plots); "
+        f"{m['disagreements']['segments']} segments where coders or model differ: {out / 'disagreements.xlsx'}"
+    )
+    return ev
+
+
+def _nan(x: float | None) -> float:
+    return float("nan") if x is None else float(x)
+
+
+def _ci(est: float | None, low: float | None, high: float | None) -> str:
+    if est is None:
+        return "        –         "
+    if low is None or high is None:
+        return f"{est:.2f}"
+    return f"{est:.2f} [{low:.2f}, {high:.2f}]"

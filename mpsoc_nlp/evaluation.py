@@ -17,7 +17,15 @@ from .codebook import Codebook
 from .errors import InputError
 from .models.base import BaseCoder
 
-__all__ = ["score", "cross_validate", "learning_curve", "CrossValidation", "binary_scores"]
+__all__ = [
+    "score",
+    "cross_validate",
+    "CrossValidation",
+    "binary_scores",
+    "Evaluation",
+    "evaluate_model",
+    "multilabel_confusion",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +59,14 @@ def binary_scores(truth: np.ndarray, pred: np.ndarray) -> dict[str, float | int]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             kappa = float(cohen_kappa_score(t, p))
-    return {"precision": precision, "recall": recall, "f1": f1, "kappa": kappa, "support": int(t.sum()), "predicted": int(p.sum())}
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "kappa": kappa,
+        "support": int(t.sum()),
+        "predicted": int(p.sum()),
+    }
 
 
 def _nanmean(values: Sequence[float]) -> float:
@@ -89,19 +104,35 @@ def score(
         "summary": {"micro_f1": codes["micro_f1"], "macro_f1": codes["macro_f1"]},
     }
     types = codebook.type_names
-    ty = np.stack([y[:, [codebook.index(c) for c in codebook.codes if codebook.type_of(c) == t]].max(axis=1) for t in types], 1)
-    tp = np.stack([p[:, [codebook.index(c) for c in codebook.codes if codebook.type_of(c) == t]].max(axis=1) for t in types], 1)
+    ty = np.stack(
+        [y[:, [codebook.index(c) for c in codebook.codes if codebook.type_of(c) == t]].max(axis=1) for t in types], 1
+    )
+    tp = np.stack(
+        [p[:, [codebook.index(c) for c in codebook.codes if codebook.type_of(c) == t]].max(axis=1) for t in types], 1
+    )
     td = _dimension(ty, tp, types)
     out["per_type"] = td["per"]
     out["summary"].update(type_micro_f1=td["micro_f1"], type_macro_f1=td["macro_f1"])
     if codebook.valences:
         vals = codebook.valence_names
-        vy = np.stack([y[:, [codebook.index(c) for c in codebook.codes if codebook.valence_of(c) == v]].max(axis=1) for v in vals], 1)
-        vp = np.stack([p[:, [codebook.index(c) for c in codebook.codes if codebook.valence_of(c) == v]].max(axis=1) for v in vals], 1)
+        vy = np.stack(
+            [
+                y[:, [codebook.index(c) for c in codebook.codes if codebook.valence_of(c) == v]].max(axis=1)
+                for v in vals
+            ],
+            1,
+        )
+        vp = np.stack(
+            [
+                p[:, [codebook.index(c) for c in codebook.codes if codebook.valence_of(c) == v]].max(axis=1)
+                for v in vals
+            ],
+            1,
+        )
         vd = _dimension(vy, vp, vals)
         out["per_valence"] = vd["per"]
         out["summary"].update(valence_micro_f1=vd["micro_f1"], valence_macro_f1=vd["macro_f1"])
-    anyc = binary_scores(y.any(axis=1), p.any(axis=1))
+    anyc = binary_scores(np.asarray(y.any(axis=1)), np.asarray(p.any(axis=1)))
     out["any_community"] = anyc
     out["summary"]["any_community_f1"] = anyc["f1"]
     out["summary"]["exact_set_accuracy"] = float((y == p).all(axis=1).mean()) if len(y) else float("nan")
@@ -123,7 +154,9 @@ class CrossValidation:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             **self.scores,
-            "description": f"{len(self.fold_scores)}-fold cross-validation grouped by document, pooled out-of-fold predictions",
+            "description": (
+                f"{len(self.fold_scores)}-fold cross-validation grouped by document, pooled out-of-fold predictions"
+            ),
             "folds": [f["summary"] for f in self.fold_scores],
         }
         if self.learning_curve is not None:
@@ -167,7 +200,7 @@ def cross_validate(
     The learning curve trains on 20 %, 40 %, ... of the training documents of each fold (whole
     documents, as researchers code whole interviews) and scores the same test fold.
     """
-    texts = np.asarray(list(texts), dtype=object)
+    text_arr = np.asarray(list(texts), dtype=object)
     y = codebook.encode(list(code_sets))
     g = np.asarray([str(x) for x in groups], dtype=object)
     splits = _group_folds(g, folds, seed)
@@ -179,8 +212,8 @@ def cross_validate(
     for k, (train_idx, test_idx) in enumerate(splits):
         if progress:
             progress(f"fold {k + 1}/{len(splits)}")
-        model = make_model().fit(texts[train_idx].tolist(), y[train_idx], groups=g[train_idx])
-        pr = model.predict_proba(texts[test_idx].tolist())
+        model = make_model().fit(text_arr[train_idx].tolist(), y[train_idx], groups=g[train_idx])
+        pr = model.predict_proba(text_arr[test_idx].tolist())
         proba[test_idx] = pr
         pred[test_idx] = (pr >= model.thresholds_).astype(np.uint8)  # type: ignore[attr-defined]
         fold_of[test_idx] = k
@@ -192,15 +225,19 @@ def cross_validate(
                     sc = fold_scores[-1]
                 else:
                     sub = _subsample_documents(train_idx, g, frac, seed + k)
-                    m = make_model().fit(texts[sub].tolist(), y[sub], groups=g[sub])
-                    sc = score(y[test_idx], m.predict(texts[test_idx].tolist()), codebook)
+                    m = make_model().fit(text_arr[sub].tolist(), y[sub], groups=g[sub])
+                    sc = score(y[test_idx], m.predict(text_arr[test_idx].tolist()), codebook)
                 curve_rows.append(
                     {
                         "fold": k,
                         "fraction": frac,
                         "train_segments": int(len(sub)),
                         "train_documents": int(len(set(g[sub].tolist()))),
-                        **{key: sc["summary"][key] for key in ("micro_f1", "macro_f1", "type_macro_f1", "valence_macro_f1", "any_community_f1") if key in sc["summary"]},
+                        **{
+                            key: sc["summary"][key]
+                            for key in ("micro_f1", "macro_f1", "type_macro_f1", "valence_macro_f1", "any_community_f1")
+                            if key in sc["summary"]
+                        },
                     }
                 )
     pooled = score(y, pred, codebook)
@@ -223,3 +260,439 @@ def cross_validate(
         folds=fold_of,
         learning_curve=curve,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# The model as one more coder
+# --------------------------------------------------------------------------------------------
+
+MODEL_CODER = "model"
+NONE_LABEL = "(none)"
+VERDICTS = {
+    "within": "within the range of the human coders",
+    "below": "below the range of the human coders",
+    "above": "above the range of the human coders",
+    "not_available": "not available: one human coder, so no human-vs-human range",
+    "undefined": "undefined: the statistic is not defined on these segments",
+}
+_LEVEL_KEYS = {"code": "per_code", "type": "per_type", "valence": "per_valence", "set": "sets"}
+
+
+def _num(v: Any) -> float | None:
+    if v is None or v is pd.NA:
+        return None
+    f = float(v)
+    return None if f != f else f
+
+
+def multilabel_confusion(
+    rows: Sequence[Sequence[str]], columns: Sequence[Sequence[str]], labels: Sequence[str]
+) -> np.ndarray:
+    """A confusion matrix of two coders' label sets, with a last row and column for "none".
+
+    For each segment, labels both coders gave count on the diagonal. A label only the row coder
+    gave is split evenly over the labels only the column coder gave (``1/k`` each), or goes to
+    the column "none" when there are none; a label only the column coder gave, when the row
+    coder has no unmatched label, goes to the row "none". A segment both left empty counts once
+    in ("none", "none"). So each row sums to how often the row coder used the label.
+
+    >>> m = multilabel_confusion([("a",), ("b",), ()], [("a",), ("a", "c"), ("b",)], ["a", "b", "c"])
+    >>> m.tolist()  # rows a, b, c, none; columns a, b, c, none
+    [[1.0, 0.0, 0.0, 0.0], [0.5, 0.0, 0.5, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]]
+    """
+    index = {label: i for i, label in enumerate(labels)}
+    none = len(labels)
+    m = np.zeros((none + 1, none + 1))
+    for r, c in zip(rows, columns, strict=True):
+        rs, cs = set(r), set(c)
+        for label in rs & cs:
+            m[index[label], index[label]] += 1
+        r_only, c_only = sorted(rs - cs, key=index.__getitem__), sorted(cs - rs, key=index.__getitem__)
+        if not rs and not cs:
+            m[none, none] += 1
+        elif r_only and c_only:
+            for a in r_only:
+                for b in c_only:
+                    m[index[a], index[b]] += 1.0 / len(c_only)
+        elif r_only:
+            for a in r_only:
+                m[index[a], none] += 1
+        else:
+            for b in c_only:
+                m[none, index[b]] += 1
+    return m
+
+
+@dataclass
+class Evaluation:
+    """The result of :func:`evaluate_model`.
+
+    Attributes
+    ----------
+    metrics : dict
+        JSON-ready: everything ``metrics.json`` holds and the reports show.
+    disagreements : DataFrame
+        One row per segment on which the coders and the model do not all give the same set of
+        codes: ``segment_id``, ``document_id``, ``text``, one column per coder and the model
+        (``;``-joined codes, ``(no code)`` for an empty set, empty where that coder did not code
+        the segment), ``differs_on``, ``review`` and the model's ``p:CODE`` probabilities.
+    ratings : DataFrame
+        Long format (``segment_id``, ``document_id``, ``coder``, ``codes``), the model included.
+    predictions : DataFrame
+        The model's predictions for every gold segment (see :func:`~mpsoc_nlp.classification.predict_frame`).
+    """
+
+    metrics: dict[str, Any]
+    disagreements: pd.DataFrame
+    ratings: pd.DataFrame
+    predictions: pd.DataFrame
+
+
+def _comparison(
+    ratings: pd.DataFrame,
+    first: str,
+    second: str,
+    segment_ids: Sequence[Any],
+    subset: str,
+    codebook: Codebook,
+    settings: dict[str, Any],
+) -> dict[str, Any]:
+    from .coder_agreement import segment_agreement, views_records
+
+    ids = set(segment_ids)
+    sub = ratings.loc[ratings["coder"].isin([first, second]) & ratings["segment_id"].isin(ids)]
+    table = segment_agreement(
+        sub,
+        codebook.codes,
+        coders=[first, second],
+        n_resamples=settings["resamples"],
+        confidence=settings["confidence"],
+        seed=settings["seed"],
+    )
+    c1, c2 = table.attrs["coders"]
+    agreement: dict[str, dict[str, Any]] = {key: {} for key in _LEVEL_KEYS.values()}
+    for rec in views_records(table):
+        counts = {
+            "both": rec.pop("both_present"),
+            "only": {c1: rec.pop("first_only"), c2: rec.pop("second_only")},
+            "neither": rec.pop("both_absent"),
+        }
+        rec.pop("n_present")
+        level, name = rec.pop("level"), rec.pop("name")
+        rec["counts"] = counts
+        agreement[_LEVEL_KEYS[level]][name] = rec
+    return {
+        "id": f"{first} vs {second}",
+        "coders": [first, second],
+        "subset": subset,
+        "segments": int(table.attrs["n_segments"]),
+        "documents": int(table.attrs["n_documents"]),
+        "agreement": agreement,
+    }
+
+
+def _stat(comp: dict[str, Any], level_key: str, name: str, statistic: str) -> dict[str, Any]:
+    return comp["agreement"][level_key].get(name, {}).get(statistic) or {"estimate": None, "low": None, "high": None}
+
+
+def _verdicts(
+    comparisons: dict[str, dict[str, Any]],
+    human_pairs: list[tuple[str, str, str, str, str]],
+    model_all: dict[str, str],
+    codebook: Codebook,
+    statistic: str,
+) -> list[dict[str, Any]]:
+    from .coder_agreement import SET_STATISTICS
+
+    variables = (
+        [("code", c) for c in codebook.codes]
+        + [("type", t) for t in codebook.type_names]
+        + [("valence", v) for v in (codebook.valence_names if codebook.valences else ())]
+        + [("set", "(whole sets)")]
+    )
+    out = []
+    for level, name in variables:
+        key = _LEVEL_KEYS[level]
+        stat = statistic if level != "set" or statistic in SET_STATISTICS else "krippendorff_alpha_masi"
+        human = []
+        model_values: dict[str, list[float]] = {}
+        for hi, hj, h_id, mi_id, mj_id in human_pairs:
+            s = _stat(comparisons[h_id], key, name, stat)
+            human.append({"coders": [hi, hj], **s})
+            for h, cid in ((hi, mi_id), (hj, mj_id)):
+                est = _stat(comparisons[cid], key, name, stat)["estimate"]
+                if est is not None:
+                    model_values.setdefault(h, []).append(est)
+        record: dict[str, Any] = {"level": level, "name": name, "statistic": stat, "human": human}
+        if not human_pairs:
+            by_coder = {h: _stat(comparisons[cid], key, name, stat) for h, cid in model_all.items()}
+            record.update(
+                model=_num(np.mean([v["estimate"] for v in by_coder.values()]))
+                if all(v["estimate"] is not None for v in by_coder.values()) and by_coder
+                else None,
+                model_by_coder={h: v["estimate"] for h, v in by_coder.items()},
+                human_low=None,
+                human_high=None,
+                verdict="not_available",
+            )
+        else:
+            by_coder_mean = {h: float(np.mean(v)) for h, v in model_values.items()}
+            model = float(np.mean([x for v in model_values.values() for x in v])) if model_values else None
+            lows = [h["low"] for h in human if h["low"] is not None]
+            highs = [h["high"] for h in human if h["high"] is not None]
+            ests = [h["estimate"] for h in human if h["estimate"] is not None]
+            low = min(lows) if lows else (min(ests) if ests else None)
+            high = max(highs) if highs else (max(ests) if ests else None)
+            if model is None or low is None or high is None:
+                verdict = "undefined"
+            elif model < low - 1e-12:
+                verdict = "below"
+            elif model > high + 1e-12:
+                verdict = "above"
+            else:
+                verdict = "within"
+            record.update(model=model, model_by_coder=by_coder_mean, human_low=low, human_high=high, verdict=verdict)
+        record["verdict_text"] = VERDICTS[record["verdict"]]
+        out.append(record)
+    return out
+
+
+def _codes_cell(codes: Any) -> str:
+    if not isinstance(codes, tuple):
+        return ""
+    return "; ".join(codes) if codes else "(no code)"
+
+
+def evaluate_model(
+    model: BaseCoder | str | Any,
+    gold: pd.DataFrame | str | Any,
+    *,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    statistic: str = "cohen_kappa",
+    sheet: str | int | None = None,
+) -> Evaluation:
+    """Evaluate a model as one more coder beside the human coders of ``gold``.
+
+    The model codes every gold segment. For each human coder it is compared with that coder on
+    all the coder's segments; and for each pair of human coders, on the segments both coded, the
+    model's agreement with each of them is set beside their agreement with each other, per
+    code, per community type, per valence and on whole sets, with percentile bootstrap
+    intervals that resample documents.
+
+    The verdict for a code compares the model's ``statistic`` (its mean over the human coders,
+    on the segments they share) with the range of the human coders: from the lowest lower
+    bound to the highest upper bound of the human-vs-human intervals. Below that range the model
+    agrees with people less than people agree with each other; within it, about as well.
+
+    Parameters
+    ----------
+    model : BaseCoder or path
+        A fitted coder or a model folder.
+    gold : DataFrame, path or list of paths
+        Segments coded by people: ``segment_id``, ``document_id``, ``text``, ``codes``, and
+        ``coder`` when several people coded (long format: one row per segment and coder).
+    n_resamples, seed, confidence
+        The bootstrap (resampling documents).
+    statistic : {'cohen_kappa', 'krippendorff_alpha', 'gwet_ac1', 'percent_agreement', 'f1'}
+        The statistic of the verdicts.
+
+    Returns
+    -------
+    Evaluation
+    """
+    from .classification import predict_frame, prediction_metadata
+    from .coder_agreement import BINARY_STATISTICS
+    from .models.base import load_model
+
+    if statistic not in BINARY_STATISTICS:
+        raise InputError(f"the verdict statistic must be one of {list(BINARY_STATISTICS)}, not {statistic!r}")
+    model_dir = None
+    if not isinstance(model, BaseCoder):
+        model_dir = model
+        model = load_model(model)
+    codebook: Codebook = model.codebook_  # type: ignore[attr-defined]
+    files: list[str] = []
+    if isinstance(gold, pd.DataFrame):
+        segments = gold
+    else:
+        from .io import read_segments
+
+        paths = [gold] if isinstance(gold, (str, bytes)) or hasattr(gold, "__fspath__") else list(gold)
+        files = [str(p) for p in paths]
+        segments = read_segments(paths, codebook=codebook, sheet=sheet, require_codes=True, require_documents=True)
+    for col in ("segment_id", "document_id", "text", "codes"):
+        if col not in segments.columns:
+            raise InputError(f"the gold segments need a {col!r} column")
+    if segments["document_id"].isna().any():
+        raise InputError("every gold segment needs its document_id (the bootstrap resamples documents)")
+    segments = segments.copy()
+    segments["codes"] = [c if isinstance(c, tuple) else codebook.parse_codes(c) for c in segments["codes"]]
+    if "coder" not in segments.columns:
+        segments["coder"] = None
+    segments["coder"] = segments["coder"].map(lambda c: "gold" if c is None or c != c else str(c))
+    humans = sorted(segments["coder"].unique().tolist())
+    model_coder = MODEL_CODER
+    while model_coder in humans:
+        model_coder += "*"
+    docs_per_segment = segments.groupby("segment_id")["document_id"].nunique()
+    if (docs_per_segment > 1).any():
+        sid = docs_per_segment.index[docs_per_segment > 1][0]
+        raise InputError(
+            f"segment {sid!r} has different document_ids for different coders; a segment lies in one document"
+        )
+
+    unique = segments.drop_duplicates("segment_id").reset_index(drop=True)
+    base_cols = [c for c in ("segment_id", "document_id", "genre", "text") if c in unique.columns]
+    predictions = predict_frame(model, unique[base_cols])
+    ratings = pd.concat(
+        [
+            segments[["segment_id", "document_id", "coder", "codes"]],
+            predictions[["segment_id", "document_id"]].assign(coder=model_coder, codes=predictions["codes"]),
+        ],
+        ignore_index=True,
+    )
+    settings = {
+        "resamples": int(n_resamples),
+        "seed": int(seed),
+        "confidence": float(confidence),
+        "verdict_statistic": statistic,
+        "resampling_unit": "document_id",
+    }
+    by_coder_ids = {h: segments.loc[segments["coder"] == h, "segment_id"].tolist() for h in humans}
+
+    comparisons: dict[str, dict[str, Any]] = {}
+    model_all: dict[str, str] = {}
+    for h in humans:
+        comp = _comparison(ratings, h, model_coder, by_coder_ids[h], f"all segments {h} coded", codebook, settings)
+        comparisons[comp["id"]] = comp
+        model_all[h] = comp["id"]
+    human_pairs: list[tuple[str, str, str, str, str]] = []
+    by_coder: dict[str, dict[str, Any]] = {h: {"model": model_all[h], "pairs": []} for h in humans}
+    for i, hi in enumerate(humans):
+        for hj in humans[i + 1 :]:
+            shared = sorted(set(by_coder_ids[hi]) & set(by_coder_ids[hj]), key=str)
+            if not shared:
+                continue
+            subset = f"segments both {hi} and {hj} coded"
+            comp = _comparison(ratings, hi, hj, shared, subset, codebook, settings)
+            comparisons[comp["id"]] = comp
+            ids = []
+            for h in (hi, hj):
+                if len(shared) == len(set(by_coder_ids[h])):
+                    ids.append(model_all[h])  # the same segments: the same comparison
+                    continue
+                mc = _comparison(ratings, h, model_coder, shared, subset, codebook, settings)
+                mc["id"] = f"{h} vs {model_coder} ({subset})"
+                comparisons[mc["id"]] = mc
+                ids.append(mc["id"])
+            human_pairs.append((hi, hj, comp["id"], ids[0], ids[1]))
+            by_coder[hi]["pairs"].append({"other": hj, "segments": len(shared), "human": comp["id"], "model": ids[0]})
+            by_coder[hj]["pairs"].append({"other": hi, "segments": len(shared), "human": comp["id"], "model": ids[1]})
+
+    notes = []
+    if len(humans) == 1:
+        notes.append(
+            f"Only one human coder ({humans[0]}): human-vs-human agreement is not available, so the model is "
+            f"compared with {humans[0]} alone and there are no verdicts."
+        )
+    elif not human_pairs:
+        notes.append("No segment was coded by two human coders: human-vs-human agreement is not available.")
+    verdicts = _verdicts(comparisons, human_pairs, model_all, codebook, statistic)
+
+    model_codes = dict(zip(predictions["segment_id"], predictions["codes"], strict=True))
+    scores = {}
+    confusion: dict[str, list[dict[str, Any]]] = {"type": [], "valence": []}
+    dims = [("type", list(codebook.type_names))]
+    if codebook.valences:
+        dims.append(("valence", list(codebook.valence_names)))
+
+    def add_confusion(row_coder: str, col_coder: str, row_sets: list[Any], col_sets: list[Any]) -> None:
+        for dim, labels in dims:
+            m = multilabel_confusion(codebook.collapse(row_sets, dim), codebook.collapse(col_sets, dim), labels)
+            confusion[dim].append(
+                {
+                    "rows": row_coder,
+                    "columns": col_coder,
+                    "labels": [*labels, NONE_LABEL],
+                    "matrix": m.round(3).tolist(),
+                }
+            )
+
+    for h in humans:
+        rows = segments.loc[segments["coder"] == h]
+        gold_sets = list(rows["codes"])
+        pred_sets = [model_codes[s] for s in rows["segment_id"]]
+        sc = score(gold_sets, pred_sets, codebook)
+        scores[h] = sc
+        add_confusion(h, model_coder, gold_sets, pred_sets)
+    if human_pairs:
+        hi, hj = human_pairs[0][:2]
+        a = segments.loc[segments["coder"] == hi].set_index("segment_id")["codes"]
+        b = segments.loc[segments["coder"] == hj].set_index("segment_id")["codes"]
+        shared_ids = [s for s in a.index if s in b.index]
+        add_confusion(hi, hj, [a[s] for s in shared_ids], [b[s] for s in shared_ids])
+
+    # disagreements: every segment whose coders (model included) do not all give one set
+    wide = ratings.pivot(index="segment_id", columns="coder", values="codes")
+    order = unique["segment_id"].tolist()
+    wide = wide.reindex(index=order, columns=humans + [model_coder])
+    differing, differs_on = [], []
+    for _, row in wide.iterrows():
+        given = [frozenset(v) for v in row if isinstance(v, tuple)]
+        union = frozenset().union(*given)
+        common = frozenset.intersection(*given) if given else frozenset()
+        differing.append(len(set(given)) > 1)
+        differs_on.append("; ".join(c for c in codebook.codes if c in union - common))
+    mask = np.asarray(differing, dtype=bool)
+    keep = [c for c in ("segment_id", "document_id", "text") if c in unique.columns]
+    dis = unique.loc[mask, keep].reset_index(drop=True)
+    for c in humans + [model_coder]:
+        dis[c] = [_codes_cell(v) for v in wide[c].to_numpy()[mask]]
+    dis["differs_on"] = np.asarray(differs_on, dtype=object)[mask]
+    pred_idx = predictions.set_index("segment_id")
+    dis["review"] = pred_idx["review"].reindex(dis["segment_id"]).to_numpy()
+    for col in [c for c in predictions.columns if str(c).startswith("p:")]:
+        dis[col] = pred_idx[col].reindex(dis["segment_id"]).to_numpy()
+
+    meta = prediction_metadata(model, model_dir)
+    counts = segments["coder"].value_counts()
+    metrics: dict[str, Any] = {
+        "format": "mpsoc-evaluation/1",
+        "library_version": meta["library_version"],
+        "model": {k: meta[k] for k in ("model", "model_name", "backend", "codebook", "codes", "thresholds")},
+        "gold": {
+            "files": files,
+            "coders": humans,
+            "segments": int(len(unique)),
+            "documents": int(unique["document_id"].nunique()),
+            "segments_per_coder": {h: int(counts[h]) for h in humans},
+        },
+        "model_coder": model_coder,
+        "settings": settings,
+        "human_vs_human": bool(human_pairs),
+        "notes": notes,
+        "comparisons": list(comparisons.values()),
+        "by_coder": by_coder,
+        "verdicts": verdicts,
+        "scores": scores,
+        "confusion": confusion,
+        "disagreements": {"segments": int(mask.sum()), "of": int(len(unique))},
+    }
+    return Evaluation(metrics=_json_ready(metrics), disagreements=dis, ratings=ratings, predictions=predictions)
+
+
+def _json_ready(obj: Any) -> Any:
+    """Replace nan by None and numpy scalars by Python ones, recursively."""
+    if isinstance(obj, dict):
+        return {str(k): _json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_ready(v) for v in obj]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return None if obj != obj else float(obj)
+    return obj

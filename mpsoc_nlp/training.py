@@ -41,7 +41,9 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def data_fingerprint(segments: pd.DataFrame, paths: Sequence[PathArg] = (), codebook: Codebook | None = None) -> dict[str, Any]:
+def data_fingerprint(
+    segments: pd.DataFrame, paths: Sequence[PathArg] = (), codebook: Codebook | None = None
+) -> dict[str, Any]:
     """Counts and sha256 of the training inputs, never their text."""
     summary = summarize(segments, codebook)
     return {
@@ -69,7 +71,9 @@ def read_config(path: PathArg | None, backend: str) -> dict[str, Any]:
     return {k: v for k, v in table.items() if not isinstance(v, dict)}
 
 
-def make_coder(backend: Backend = "linear", *, codebook: Codebook | None = None, seed: int = 0, **params: Any) -> BaseCoder:
+def make_coder(
+    backend: Backend = "linear", *, codebook: Codebook | None = None, seed: int = 0, **params: Any
+) -> BaseCoder:
     """A new, unfitted coder of the given backend; unknown parameters are named in the error."""
     if backend == "linear":
         allowed = set(LinearCoder().get_params()) - {"codebook"}
@@ -110,7 +114,9 @@ def load_training_data(
     if n_coders > 1:
         names = sorted(segments["coder"].dropna().unique().tolist())
         how = "as asked" if coder else "the coder with most segments; choose another with --coder"
-        logger.warning("the data has %d coders (%s): training on coder %r (%s)", n_coders, ", ".join(names), chosen, how)
+        logger.warning(
+            "the data has %d coders (%s): training on coder %r (%s)", n_coders, ", ".join(names), chosen, how
+        )
     return rows, chosen, paths
 
 
@@ -159,9 +165,14 @@ def train(
         from .evaluation import cross_validate
 
         cv = cross_validate(
-            texts, rows["codes"].tolist(), groups,
-            lambda: make_coder(backend, codebook=codebook, seed=seed, **params), codebook,
-            folds=cv_folds, seed=seed, progress=progress,
+            texts,
+            rows["codes"].tolist(),
+            groups,
+            lambda: make_coder(backend, codebook=codebook, seed=seed, **params),
+            codebook,
+            folds=cv_folds,
+            seed=seed,
+            progress=progress,
         )
         metrics = cv.to_dict()
     if progress:

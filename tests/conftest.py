@@ -17,8 +17,14 @@ ROWS = [
     ["INT-01:1", "INT-01", "A", "intervju", "Æ følte mæ hjemme i bygda, alle kjente alle.", "geografisk:positiv"],
     ["INT-01:3", "INT-01", "A", "intervju", "Mamma ringer hver søndag, det betyr mye.", "relasjonell:positiv"],
     ["INT-01:5", "INT-01", "A", "intervju", "Jeg var på kafé i går.", ""],
-    ["J-001:0", "J-001", "A", "journal", "Pas. savner gutta han ruset seg med, «de forsto meg».",
-     "rusrelatert:positiv; rusrelatert:negativ"],
+    [
+        "J-001:0",
+        "J-001",
+        "A",
+        "journal",
+        "Pas. savner gutta han ruset seg med, «de forsto meg».",
+        "rusrelatert:positiv; rusrelatert:negativ",
+    ],
 ]
 
 

@@ -60,10 +60,10 @@ def test_usage_error_exits_2(capsys):
     assert main(["no-such-command"]) == 2
 
 
-@pytest.mark.parametrize("argv", [["evaluate", "m", "g.csv", "--out", "r"]])
-def test_commands_not_built_yet_say_so_and_exit_2(capsys, argv):
-    assert main(argv) == 2
-    assert "is not available in this version yet" in capsys.readouterr().err
+def test_evaluate_without_a_model_folder_exits_2_and_writes_nothing(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path / "m"), "g.csv", "--out", str(tmp_path / "r")]) == 2
+    assert "no such model folder" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
 
 
 def test_module_entry_point_and_version():

@@ -40,7 +40,9 @@ def test_parse_normalises_case_inflection_and_separators(codebook, label, code):
 
 
 def test_unknown_label_names_the_nearest_code(codebook):
-    with pytest.raises(CodebookError, match=re.escape("unknown code 'geografisk:positv'. Did you mean 'geografisk:positiv'?")):
+    with pytest.raises(
+        CodebookError, match=re.escape("unknown code 'geografisk:positv'. Did you mean 'geografisk:positiv'?")
+    ):
         codebook.parse("geografisk:positv")
 
 
@@ -124,7 +126,10 @@ def test_codebook_file_errors_name_the_problem(tmp_path):
         Codebook.load(tmp_path / "missing.toml")
 
 
-_INFLECT = {"positiv": ["positiv", "positive", "positivt", "pos"], "negativ": ["negativ", "negative", "negativt", "neg"]}
+_INFLECT = {
+    "positiv": ["positiv", "positive", "positivt", "pos"],
+    "negativ": ["negativ", "negative", "negativt", "neg"],
+}
 _TYPE_FORMS = {
     "geografisk": ["geografisk", "geografiske"],
     "relasjonell": ["relasjonell", "relasjonelle", "relasjonelt"],

@@ -12,11 +12,13 @@ import csv
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from .._fs import apply_umask
 from ..errors import InputError, OutputExistsError
 
 __all__ = ["PredictionWriter", "OUTPUT_FORMATS", "output_format", "check_output_path", "atomic_write_text"]
@@ -42,7 +44,9 @@ def output_format(path: str | os.PathLike[str], fmt: str | None) -> str:
     return _SUFFIX[suffix]
 
 
-def check_output_path(out: str | os.PathLike[str], inputs: list[str | os.PathLike[str]], *, force: bool) -> Path:
+def check_output_path(
+    out: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]], *, force: bool
+) -> Path:
     """Refuse to overwrite an input, or an existing output without ``force``."""
     out_p = Path(out)
     for inp in inputs:
@@ -62,6 +66,7 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write a text file under a temporary name and rename it into place."""
     p = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent or ".")
+    apply_umask(tmp)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
@@ -106,6 +111,7 @@ class PredictionWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
         os.close(fd)
+        apply_umask(tmp)
         self._tmp = Path(tmp)
         return self
 
@@ -117,19 +123,19 @@ class PredictionWriter:
         self.rows += len(frame)
         if self.fmt in ("csv", "tsv"):
             if self._fh is None:
-                self._fh = open(self._tmp, "w", encoding="utf-8", newline="")
+                self._fh = open(self._tmp, "w", encoding="utf-8", newline="")  # noqa: SIM115 - open across writes
                 self._writer = csv.writer(self._fh, delimiter="," if self.fmt == "csv" else "\t")
                 self._writer.writerow(self._columns)
             for row in frame.itertuples(index=False, name=None):
                 self._writer.writerow([_cell(v) for v in row])
         elif self.fmt == "jsonl":
             if self._fh is None:
-                self._fh = open(self._tmp, "w", encoding="utf-8", newline="\n")
+                self._fh = open(self._tmp, "w", encoding="utf-8", newline="\n")  # noqa: SIM115 - open across writes
             pcols = [c for c in self._columns if c.startswith(PROBA_PREFIX)]
             for rec in frame.to_dict(orient="records"):
                 out = {k: (list(v) if isinstance(v, tuple) else _cell(v)) for k, v in rec.items() if k not in pcols}
                 if pcols:
-                    out["probabilities"] = {c[len(PROBA_PREFIX):]: rec[c] for c in pcols}
+                    out["probabilities"] = {c[len(PROBA_PREFIX) :]: rec[c] for c in pcols}
                 self._fh.write(json.dumps(out, ensure_ascii=False, default=_json_default) + "\n")
         elif self.fmt == "parquet":
             import pyarrow as pa
@@ -171,7 +177,10 @@ class PredictionWriter:
         frame = pd.concat(self._frames, ignore_index=True) if self._frames else pd.DataFrame(columns=self._columns)
         frame = frame.map(_cell)  # type: ignore[operator]
         meta = pd.DataFrame(
-            [(k, json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v) for k, v in self.metadata.items()],
+            [
+                (k, json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v)
+                for k, v in self.metadata.items()
+            ],
             columns=["felt", "verdi"],
         )
         with pd.ExcelWriter(self._tmp, engine="openpyxl") as xw:

@@ -88,9 +88,7 @@ def read_segments(
         try:
             kind = _input_kind(path)
             if kind != "table":
-                frames.append(
-                    _read_document(path, kind, codebook=codebook, transcripts=transcripts, mapping=mapping)
-                )
+                frames.append(_read_document(path, kind, codebook=codebook, transcripts=transcripts, mapping=mapping))
                 continue
             table = read_table(path, sheet=sheet, encoding=encoding, delimiter=delimiter)
             if is_journal_table(list(table.frame.columns), columns):
@@ -101,9 +99,13 @@ def read_segments(
                 )
                 frames.append(
                     segments_from_records(
-                        recs, out_cols, path=table.path, codebook=codebook,
+                        recs,
+                        out_cols,
+                        path=table.path,
+                        codebook=codebook,
                         sheet=table.sheet if table.format == "xlsx" else None,
-                        require_codes=require_codes, require_documents=require_documents,
+                        require_codes=require_codes,
+                        require_documents=require_documents,
                     )
                 )
                 continue
@@ -125,7 +127,6 @@ def read_segments(
     if problems:
         raise InputError(problems, truncated=truncated)
     return concat_segments(frames)
-
 
 
 def _input_kind(path: PathArg) -> str:
@@ -228,13 +229,20 @@ def _iter_raw_chunks(
             delim = "\t" if fmt == "tsv" else _sniff_delimiter(decode_text(head, str(p))[0], fmt)
         try:
             reader = pd.read_csv(
-                p, sep=delim, encoding=enc, dtype=str, keep_default_na=False, chunksize=chunk_size,
-                skip_blank_lines=False, engine="c",
+                p,
+                sep=delim,
+                encoding=enc,
+                dtype=str,
+                keep_default_na=False,
+                chunksize=chunk_size,
+                skip_blank_lines=False,
+                engine="c",
             )
             row = 2
             for chunk in reader:
                 cols = [str(c) for c in chunk.columns]
-                records = [(row + i, dict(zip(cols, vals))) for i, vals in enumerate(chunk.itertuples(index=False, name=None))]
+                rows = chunk.itertuples(index=False, name=None)
+                records = [(row + i, dict(zip(cols, vals, strict=False))) for i, vals in enumerate(rows)]
                 row += len(chunk)
                 records = [r for r in records if any(str(v).strip() for v in r[1].values())]
                 if records:
@@ -269,7 +277,8 @@ def _iter_raw_chunks(
         for rb in pf.iter_batches(batch_size=chunk_size):
             frame = rb.to_pandas()
             cols = [str(c) for c in frame.columns]
-            records = [(row + i, dict(zip(cols, vals))) for i, vals in enumerate(frame.itertuples(index=False, name=None))]
+            rows = frame.itertuples(index=False, name=None)
+            records = [(row + i, dict(zip(cols, vals, strict=False))) for i, vals in enumerate(rows)]
             row += len(frame)
             yield records, cols, None
     else:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from .._fs import apply_umask
 from ..codebook import Codebook
 from ..errors import ModelError, NotFittedError, OutputExistsError
 
@@ -140,6 +141,7 @@ class atomic_folder:
             raise OutputExistsError(f"{self.path} exists and is not a folder")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent))
+        apply_umask(self.tmp)
         return self.tmp
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:

@@ -29,10 +29,17 @@ def model_card(meta: dict[str, Any]) -> str:
     if data:
         lines += [
             f"- training data: {data.get('segments')} segments from {data.get('documents')} documents"
-            + (f"; files (sha256): " + ", ".join(f"`{f['name']}` `{f['sha256'][:12]}…`" for f in data.get("files", [])))
-            if data.get("files") else "",
+            + ("; files (sha256): " + ", ".join(f"`{f['name']}` `{f['sha256'][:12]}…`" for f in data.get("files", [])))
+            if data.get("files")
+            else "",
         ]
-    lines += ["", "## Codes, training positives and decision thresholds", "", "| code | positives | threshold |", "|---|---:|---:|"]
+    lines += [
+        "",
+        "## Codes, training positives and decision thresholds",
+        "",
+        "| code | positives | threshold |",
+        "|---|---:|---:|",
+    ]
     positives = meta.get("positives", {})
     for code, t in zip(codes, meta["thresholds"]):
         lines.append(f"| `{code}` | {positives.get(code, '–')} | {t:.2f} |")
@@ -52,7 +59,11 @@ def model_card(meta: dict[str, Any]) -> str:
                 lines.append(f"- {label}: {_fmt(summ[key])}")
         per = metrics.get("per_code", {})
         if per:
-            lines += ["", "| code | precision | recall | F1 | Cohen's kappa | support |", "|---|---:|---:|---:|---:|---:|"]
+            lines += [
+                "",
+                "| code | precision | recall | F1 | Cohen's kappa | support |",
+                "|---|---:|---:|---:|---:|---:|",
+            ]
             for code in codes:
                 m = per.get(code, {})
                 lines.append(
@@ -69,16 +80,24 @@ def model_card(meta: dict[str, Any]) -> str:
         "  other dialects or topics) will be coded less reliably. Check it on your own coded sample",
         "  with `mpsoc evaluate` before relying on it.",
         "- It sees one segment at a time, not the conversation around it.",
-        (
-            "- The folder holds no training text: the network's weights (safetensors) and the base model's tokenizer."
-            if meta.get("backend") == "transformer"
-            else f"- The folder holds no training text{' except the word n-gram vocabulary kept for explanations' if meta.get('keeps_vocabulary') else ' (hashed features; no vocabulary)'}."
-        )
-        + (
-            " No pickle. The model's own code (modeling_*.py) runs only when the user allows trust_remote_code."
-            if meta.get("remote_code")
-            else " No pickle: loading it runs no code from the folder."
-        ),
+        _holds(meta),
         "",
     ]
     return "\n".join(lines)
+
+
+def _holds(meta: dict[str, Any]) -> str:
+    """What the folder holds, by backend, and whether loading it runs code."""
+    if meta.get("backend") == "transformer":
+        what = (
+            "- The folder holds no training text: the network's weights (safetensors) and the base model's tokenizer."
+        )
+    elif meta.get("keeps_vocabulary"):
+        what = "- The folder holds no training text except the word n-gram vocabulary kept for explanations."
+    else:
+        what = "- The folder holds no training text (hashed features; no vocabulary)."
+    if meta.get("remote_code"):
+        return (
+            what + " No pickle. The model's own code (modeling_*.py) runs only when the user allows trust_remote_code."
+        )
+    return what + " No pickle: loading it runs no code from the folder."
