@@ -50,16 +50,6 @@ DocColOpt = Annotated[
 ]
 
 
-class _NotBuilt(MpsocError):
-    pass
-
-
-def _not_built(command: str, issue: str) -> None:
-    raise _NotBuilt(
-        f"'mpsoc {command}' is not available in this version yet ({issue}). See the README for what works now."
-    )
-
-
 def _column_map(text: str | None, codes: str | None, document: str | None) -> dict[str, str]:
     out = {}
     if text:

@@ -386,6 +386,12 @@ class TransformerCoder(BaseCoder):
         self._source = source
         self._infer = None
         torch.manual_seed(self.seed)
+        if dist_info()[2] > 1 and not torch.distributed.is_initialized():
+            # launched by `accelerate launch` / `torchrun`: one process per GPU (or CPU processes with gloo)
+            device = pick_device(self.device)
+            if device.type == "cuda":
+                torch.cuda.set_device(device)
+            torch.distributed.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
         with torch_threads(self.num_threads):
             if self.strategy == "finetune":
                 self._fit_finetune(source, texts, y_arr, groups, codebook)
@@ -501,10 +507,6 @@ class TransformerCoder(BaseCoder):
         distributed = world > 1
         device = pick_device(self.device)
         precision = pick_precision(self.precision, device)
-        if distributed and not torch.distributed.is_initialized():
-            if device.type == "cuda":
-                torch.cuda.set_device(device)
-            torch.distributed.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
         tokenizer, model = self._load_parts(source, head=True, codebook=codebook, saved=False)
         model.to(device)
         if self.freeze_embeddings:
