@@ -28,6 +28,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/agreement_speed.py
+	$(PY) benchmarks/linear_model_selection.py
+	$(PY) benchmarks/linear_speed.py --train 1000 10000 --classify 1000 100000
+	$(PY) benchmarks/transformer_speed.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -2,5 +2,6 @@
 
 from .base import BaseCoder, load_model
 from .linear import LinearCoder
+from .transformer import TransformerCoder
 
-__all__ = ["BaseCoder", "LinearCoder", "load_model"]
+__all__ = ["BaseCoder", "LinearCoder", "TransformerCoder", "load_model"]
