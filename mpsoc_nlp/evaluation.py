@@ -82,6 +82,13 @@ def _dimension(truth: np.ndarray, pred: np.ndarray, names: Sequence[str]) -> dic
     return {"per": per, "micro_f1": micro, "macro_f1": macro}
 
 
+def _collapse(m: np.ndarray, codebook: Codebook, dimension: str) -> np.ndarray:
+    """Multi-hot codes -> multi-hot community types (``"type"``) or valences (``"valence"``)."""
+    pick = codebook.type_of if dimension == "type" else codebook.valence_of
+    names = codebook.type_names if dimension == "type" else codebook.valence_names
+    return np.stack([m[:, [i for i, c in enumerate(codebook.codes) if pick(c) == n]].max(axis=1) for n in names], 1)
+
+
 def score(
     gold: Sequence[Sequence[str]] | np.ndarray,
     predicted: Sequence[Sequence[str]] | np.ndarray,
@@ -103,35 +110,12 @@ def score(
         "per_code": codes["per"],
         "summary": {"micro_f1": codes["micro_f1"], "macro_f1": codes["macro_f1"]},
     }
-    types = codebook.type_names
-    ty = np.stack(
-        [y[:, [codebook.index(c) for c in codebook.codes if codebook.type_of(c) == t]].max(axis=1) for t in types], 1
-    )
-    tp = np.stack(
-        [p[:, [codebook.index(c) for c in codebook.codes if codebook.type_of(c) == t]].max(axis=1) for t in types], 1
-    )
-    td = _dimension(ty, tp, types)
-    out["per_type"] = td["per"]
-    out["summary"].update(type_micro_f1=td["micro_f1"], type_macro_f1=td["macro_f1"])
-    if codebook.valences:
-        vals = codebook.valence_names
-        vy = np.stack(
-            [
-                y[:, [codebook.index(c) for c in codebook.codes if codebook.valence_of(c) == v]].max(axis=1)
-                for v in vals
-            ],
-            1,
-        )
-        vp = np.stack(
-            [
-                p[:, [codebook.index(c) for c in codebook.codes if codebook.valence_of(c) == v]].max(axis=1)
-                for v in vals
-            ],
-            1,
-        )
-        vd = _dimension(vy, vp, vals)
-        out["per_valence"] = vd["per"]
-        out["summary"].update(valence_micro_f1=vd["micro_f1"], valence_macro_f1=vd["macro_f1"])
+    for dimension, names in (("type", codebook.type_names), ("valence", codebook.valence_names)):
+        if not names:
+            continue
+        d = _dimension(_collapse(y, codebook, dimension), _collapse(p, codebook, dimension), names)
+        out[f"per_{dimension}"] = d["per"]
+        out["summary"].update({f"{dimension}_micro_f1": d["micro_f1"], f"{dimension}_macro_f1": d["macro_f1"]})
     anyc = binary_scores(np.asarray(y.any(axis=1)), np.asarray(p.any(axis=1)))
     out["any_community"] = anyc
     out["summary"]["any_community_f1"] = anyc["f1"]
