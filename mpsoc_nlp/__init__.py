@@ -2,52 +2,108 @@
 
 Read coded segments, train a model (a fast scikit-learn coder offline by default, or a fine-tuned
 Norwegian transformer), classify new interviews and journal notes, and evaluate the model against
-human coders. ``import mpsoc_nlp`` stays light: torch is imported only by the transformer backend.
+human coders.
+
+This is the package face: every public name below is imported when first used (PEP 562), so
+``import mpsoc_nlp`` and ``mpsoc --help`` import neither torch nor pandas' heavier friends. No
+module inside the package imports from here; they import each other directly.
 """
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from .classification import classify
-from .codebook import Codebook
-from .corpus import SEGMENT_COLUMNS, select_coder, summarize
-from .errors import (
-    CodebookError,
-    InputError,
-    InputProblem,
-    MissingDependencyError,
-    ModelError,
-    MpsocError,
-    NotFittedError,
-    OutputExistsError,
-)
-from .io import read_journal, read_qdpx, read_segments, read_table, read_transcript, write_qdc, write_qdpx
-from .models import LinearCoder, load_model
-from .training import train
+from ._version import __version__
 
-try:
-    __version__ = version("mpsoc-nlp")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0+unknown"
+if TYPE_CHECKING:
+    from .classification import classify
+    from .classification import merge_predictions as merge
+    from .codebook import Codebook
+    from .coder_agreement import agreement_report as agreement
+    from .corpus import SEGMENT_COLUMNS, select_coder, summarize
+    from .crossval import run_crossval as crossval
+    from .errors import (
+        CodebookError,
+        InputError,
+        InputProblem,
+        MissingDependencyError,
+        ModelError,
+        MpsocError,
+        NotFittedError,
+        OutputExistsError,
+    )
+    from .io.journals import read_journal
+    from .io.qdpx import import_qdpx, read_qdpx, write_qdc, write_qdpx
+    from .io.segments import read_segments
+    from .io.tables import read_table
+    from .io.transcripts import read_transcript
+    from .models.folder import load_model
+    from .models.linear import LinearCoder
+    from .models.transformer import TransformerCoder
+    from .report_files import evaluate_to_folder as evaluate
+    from .training import train
+
+# public name -> (module, attribute): the one table of what the face exports
+_LAZY: dict[str, tuple[str, str]] = {
+    "Codebook": (".codebook", "Codebook"),
+    "SEGMENT_COLUMNS": (".corpus", "SEGMENT_COLUMNS"),
+    "select_coder": (".corpus", "select_coder"),
+    "summarize": (".corpus", "summarize"),
+    # readers and writers
+    "read_segments": (".io.segments", "read_segments"),
+    "read_table": (".io.tables", "read_table"),
+    "read_transcript": (".io.transcripts", "read_transcript"),
+    "read_journal": (".io.journals", "read_journal"),
+    "read_qdpx": (".io.qdpx", "read_qdpx"),
+    "import_qdpx": (".io.qdpx", "import_qdpx"),
+    "write_qdpx": (".io.qdpx", "write_qdpx"),
+    "write_qdc": (".io.qdpx", "write_qdc"),
+    # the verbs of the CLI
+    "train": (".training", "train"),
+    "load_model": (".models.folder", "load_model"),
+    "classify": (".classification", "classify"),
+    "merge": (".classification", "merge_predictions"),
+    "evaluate": (".report_files", "evaluate_to_folder"),
+    "crossval": (".crossval", "run_crossval"),
+    "agreement": (".coder_agreement", "agreement_report"),
+    # coders
+    "LinearCoder": (".models.linear", "LinearCoder"),
+    "TransformerCoder": (".models.transformer", "TransformerCoder"),
+    # errors
+    "MpsocError": (".errors", "MpsocError"),
+    "InputError": (".errors", "InputError"),
+    "InputProblem": (".errors", "InputProblem"),
+    "CodebookError": (".errors", "CodebookError"),
+    "ModelError": (".errors", "ModelError"),
+    "NotFittedError": (".errors", "NotFittedError"),
+    "OutputExistsError": (".errors", "OutputExistsError"),
+    "MissingDependencyError": (".errors", "MissingDependencyError"),
+}
 
 __all__ = [
     "__version__",
     "Codebook",
     "SEGMENT_COLUMNS",
+    "select_coder",
+    "summarize",
     "read_segments",
     "read_table",
     "read_transcript",
     "read_journal",
     "read_qdpx",
+    "import_qdpx",
     "write_qdpx",
     "write_qdc",
     "train",
     "load_model",
     "classify",
+    "merge",
+    "evaluate",
+    "crossval",
+    "agreement",
     "LinearCoder",
-    "select_coder",
-    "summarize",
+    "TransformerCoder",
     "MpsocError",
     "InputError",
     "InputProblem",
@@ -57,3 +113,18 @@ __all__ = [
     "OutputExistsError",
     "MissingDependencyError",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name on first use and keep it (PEP 562)."""
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module, __name__), attr)
+    globals()[name] = value  # also wins over a submodule of the same name bound by the import
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import zlib
 from collections import Counter
 from collections.abc import Sequence
@@ -18,11 +17,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ._fs import apply_umask
+from ._fs import PathArg, atomic_file, atomic_write_text, check_output_path
+from ._version import __version__
 from .errors import InputError, InputProblem
-from .io.predictions import PROBA_PREFIX, PredictionWriter, check_output_path, output_format
+from .io.predictions import PROBA_PREFIX, PredictionWriter, output_format
 from .io.segments import iter_segment_chunks
-from .models.base import BaseCoder, load_model
+from .models.base import BaseCoder
+from .models.folder import load_model, read_model_json
 
 if TYPE_CHECKING:
     from .io.journals import JournalOptions
@@ -32,21 +33,17 @@ __all__ = ["classify", "merge_predictions", "parse_shard", "predict_frame", "pre
 
 logger = logging.getLogger(__name__)
 
-PathArg = str | os.PathLike[str]
-
 
 def prediction_metadata(model: BaseCoder, model_dir: PathArg | None = None) -> dict[str, Any]:
     """What every prediction file records: model, codebook, thresholds, library version."""
-    from . import __version__
-
     meta = getattr(model, "metadata_", {})
     return {
         "model": str(model_dir) if model_dir is not None else meta.get("name"),
         "model_name": meta.get("name"),
         "backend": model.backend,
-        "codebook": model.codebook_.name + " " + model.codebook_.version,  # type: ignore[attr-defined]
-        "codes": list(model.codebook_.codes),  # type: ignore[attr-defined]
-        "thresholds": [float(t) for t in model.thresholds_],  # type: ignore[attr-defined]
+        "codebook": model.codebook_.name + " " + model.codebook_.version,
+        "codes": list(model.codebook_.codes),
+        "thresholds": [float(t) for t in model.thresholds_],
         "library_version": __version__,
     }
 
@@ -55,12 +52,12 @@ def predict_frame(model: BaseCoder, segments: pd.DataFrame) -> pd.DataFrame:
     """Predictions for a segment frame: its columns, ``gold_codes`` (if it had codes), ``codes``,
     one ``p:CODE`` probability per code, and ``review``."""
     proba = model.predict_proba(segments["text"].tolist())
-    codes = model.codebook_.decode(proba, model.thresholds_)  # type: ignore[attr-defined]
+    codes = model.codebook_.decode(proba, model.thresholds_)
     out = segments.drop(columns=["codes"], errors="ignore").copy()
     if "codes" in segments.columns:
         out.insert(out.columns.get_loc("text") + 1, "gold_codes", segments["codes"].to_numpy())
     out["codes"] = codes
-    for j, code in enumerate(model.codebook_.codes):  # type: ignore[attr-defined]
+    for j, code in enumerate(model.codebook_.codes):
         out[f"{PROBA_PREFIX}{code}"] = np.round(proba[:, j], 4)
     out["review"] = model.review(proba)
     return out
@@ -116,8 +113,6 @@ def _json_cell(v: Any) -> Any:
 
 
 def _write_part(path: Path, frame: pd.DataFrame) -> None:
-    from .io.predictions import atomic_write_text
-
     cols = list(frame.columns)
     lines = [
         json.dumps([_json_cell(v) for v in row], ensure_ascii=False)
@@ -162,6 +157,7 @@ def classify(
     resume: bool = False,
     transcripts: TranscriptOptions | None = None,
     journals: JournalOptions | None = None,
+    quantize: bool = False,
 ) -> dict[str, Any]:
     """Classify segment tables, transcripts, journal exports or projects and write predictions.
 
@@ -188,12 +184,23 @@ def classify(
         options, continue after the last finished chunk. The folder is removed at the end.
     transcripts, journals : options, optional
         How transcripts and journal exports are segmented.
+    quantize : bool
+        A transformer model folder on CPU: load it with dynamic int8 quantisation.
     """
     model_dir = None
     if not isinstance(model, BaseCoder):
         model_dir = model
-        model = load_model(model)
-    codebook = model.codebook_  # type: ignore[attr-defined]
+        if quantize:
+            if read_model_json(model).get("backend") != "transformer":
+                raise InputError("--quantize applies to transformer models only")
+            model = load_model(model, quantize=True)
+        else:
+            model = load_model(model)
+    elif quantize:
+        raise InputError(
+            "quantize applies when a model folder is loaded: pass its path, or load_model(path, quantize=True)"
+        )
+    codebook = model.codebook_
     if inputs is None:
         paths: list[PathArg] = []
     else:
@@ -324,8 +331,6 @@ def classify(
                     bar.update(len(pred))
                 totals = {k: counts[k] for k in ("segments", "with_codes", "review")}
                 state.update(done=i + 1, columns=cols, counts=totals)
-                from .io.predictions import atomic_write_text
-
                 atomic_write_text(parts / "state.json", json.dumps(state, ensure_ascii=False))
             with open_writer() as writer:
                 for part in sorted(parts.glob("part-*.jsonl")):
@@ -362,8 +367,6 @@ def merge_predictions(shards: Sequence[PathArg], out: PathArg, *, force: bool = 
     The shards must come from the same model and codebook; when they record their shard, all
     of ``1..N`` must be there exactly once. CSV/TSV/JSONL/Parquet are copied with flat memory.
     """
-    from .io.predictions import atomic_write_text
-
     paths = [Path(p) for p in shards]
     if not paths:
         raise InputError("no prediction files were given to merge")
@@ -416,11 +419,7 @@ def merge_predictions(shards: Sequence[PathArg], out: PathArg, *, force: bool = 
         raise InputError(problems)
     rows = 0
     data = [p for p in paths if p.stat().st_size > 0]  # a shard that got no documents is an empty file
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out_p.name}.", suffix=".tmp", dir=out_p.parent)
-    os.close(fd)
-    apply_umask(tmp_name)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_file(out_p, mkdir=False) as tmp:
         if fmt in ("csv", "tsv", "jsonl"):
             header: bytes | None = None
             with open(tmp, "wb") as dst:
@@ -474,8 +473,4 @@ def merge_predictions(shards: Sequence[PathArg], out: PathArg, *, force: bool = 
             merged["merged_from"] = [str(x) for x in paths]
             side = out_p.with_name(out_p.name + ".meta.json")
             atomic_write_text(side, json.dumps(merged, ensure_ascii=False, indent=2))
-        os.replace(tmp, out_p)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return {"files": [str(p) for p in paths], "rows": rows if rows >= 0 else None, "out": str(out_p)}

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from . import __version__
+from ._version import __version__
 from .errors import MpsocError
 
 __all__ = ["app", "main"]
@@ -143,31 +143,9 @@ def _progress(message: str) -> None:
 
 
 def _backend_params(backend: str, config: Path | None, model: str | None, keep_vocabulary: bool) -> dict[str, Any]:
-    from .training import read_config
+    from .training import backend_params
 
-    params = read_config(config, backend)
-    if model is not None:
-        if backend != "transformer":
-            raise typer.BadParameter("--model names a transformer base model; add --backend transformer")
-        params["model_name_or_path"] = model
-    if keep_vocabulary:
-        params["keep_vocabulary"] = True
-    return params
-
-
-def _transformer_options(backend: str, params: dict[str, Any], out: Path, strategy: str | None, resume: bool) -> None:
-    """Add --strategy and --resume to the transformer settings (they mean nothing to the linear coder)."""
-    if strategy is not None:
-        if backend != "transformer":
-            raise typer.BadParameter("--strategy applies to the transformer backend; add --backend transformer")
-        if strategy not in ("finetune", "frozen"):
-            raise typer.BadParameter(f"--strategy must be finetune or frozen, not {strategy!r}")
-        params["strategy"] = strategy
-    if resume:
-        if backend != "transformer":
-            raise typer.BadParameter("--resume applies to the transformer backend; add --backend transformer")
-        params["resume"] = True
-        params.setdefault("checkpoint_dir", str(out.parent / f"{out.name}.checkpoints"))
+    return backend_params(backend, config, model=model, keep_vocabulary=keep_vocabulary)
 
 
 @app.command()
@@ -201,18 +179,20 @@ def train(
 ) -> None:
     """Train a model on coded segments and save it as a model folder."""
     from .reporting import scores_text
+    from .training import backend_params
     from .training import train as train_model
 
-    params = _backend_params(backend, config, model, keep_vocabulary)
-    _transformer_options(backend, params, out, strategy, resume)
+    params = backend_params(
+        backend, config, model=model, keep_vocabulary=keep_vocabulary, strategy=strategy, resume=resume, out=out
+    )
     fitted = train_model(
         data,
         out=out,
-        backend=backend,  # type: ignore[arg-type]
+        backend=backend,  # type: ignore[arg-type]  # checked by make_coder
         coder=coder,
         codebook=_codebook(codebook),
         seed=seed,
-        cv_folds=folds,  # type: ignore[arg-type]
+        cv_folds=folds,
         force=force,
         sheet=sheet,
         columns=_column_map(text_column, codes_column, document_id_column),
@@ -279,15 +259,8 @@ def classify(
     from .classification import classify as run
     from .io.transcripts import TranscriptOptions
 
-    model_arg: Any = model_dir
-    if quantize:
-        from .models.base import load_model, read_model_json
-
-        if read_model_json(model_dir).get("backend") != "transformer":
-            raise typer.BadParameter("--quantize applies to transformer models only")
-        model_arg = load_model(model_dir, quantize=True)
     counts = run(
-        model_arg,
+        model_dir,
         inputs or [],
         out,
         fmt=fmt,
@@ -300,6 +273,7 @@ def classify(
         shard=shard,
         resume=resume,
         transcripts=TranscriptOptions(speakers="all" if all_speakers else "participant", strip_marks=strip_marks),
+        quantize=quantize,
     )
     typer.echo(
         f"Classified {counts['segments']} segments: {counts['with_codes']} with at least one code, "
@@ -474,43 +448,29 @@ def import_qdpx(
     codebook: CodebookOpt = None,
 ) -> None:
     """Read a REFI-QDA project (NVivo, ATLAS.ti, MAXQDA, QualCoder) into a segment table."""
-    from .io.predictions import PredictionWriter, check_output_path, output_format
-    from .io.qdpx import read_qdpx
-    from .io.transcripts import TranscriptOptions
+    from .io.qdpx import import_qdpx as run
 
-    fmt = output_format(out, None)
-    if fmt == "qdpx":
-        raise typer.BadParameter("--out is the segment table to write: .csv, .tsv, .xlsx, .jsonl or .parquet")
-    out_p = check_output_path(out, [project, *([mapping] if mapping else [])], force=force)
-    result = read_qdpx(
+    res = run(
         project,
+        out,
         mapping=mapping,
         codebook=_codebook(codebook),
         uncoded=not no_uncoded,
-        options=TranscriptOptions(speakers="all" if all_speakers else "participant"),
+        speakers="all" if all_speakers else "participant",
+        force=force,
     )
-    seg = result.segments.drop(columns=["source_file", "source_row"], errors="ignore")
-    meta = {
-        "project": str(project),
-        "mapping": str(mapping) if mapping else None,
-        "coders": result.coders,
-        "unmapped_codes": result.unmapped,
-        "library_version": __version__,
-    }
-    with PredictionWriter(out_p, fmt, meta) as writer:
-        writer.write(seg)
-    coded = int(seg["codes"].map(len).gt(0).sum())
+    n, coded, coders = res["segments"], res["with_codes"], res["coders"]
     typer.echo(
-        f"Read {len(seg)} segments of {len(result.coders)} coder(s) ({', '.join(result.coders)}) from "
-        f"{seg['document_id'].nunique()} documents: {coded} with codes, {len(seg) - coded} without. Wrote {out_p}"
+        f"Read {n} segments of {len(coders)} coder(s) ({', '.join(coders)}) from "
+        f"{res['documents']} documents: {coded} with codes, {n - coded} without. Wrote {res['out']}"
     )
-    if result.unmapped:
+    if res["unmapped"]:
         typer.echo(
             "Project codes that map to no codebook code (their codings are left out; map them with --mapping):",
             err=True,
         )
-        for name, n in sorted(result.unmapped.items()):
-            typer.echo(f"  {name!r}: {n} coding(s)", err=True)
+        for name, count in sorted(res["unmapped"].items()):
+            typer.echo(f"  {name!r}: {count} coding(s)", err=True)
 
 
 @app.command()

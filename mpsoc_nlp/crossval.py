@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._fs import atomic_folder
 from .codebook import Codebook
 from .evaluation import CrossValidation, cross_validate
 from .io.predictions import PROBA_PREFIX
-from .models.base import atomic_folder
 from .reporting import plot_learning_curve, scores_markdown
 from .training import load_training_data, make_coder
 

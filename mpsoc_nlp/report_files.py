@@ -16,9 +16,9 @@ from typing import Any
 
 import pandas as pd
 
+from ._fs import atomic_folder
 from .errors import OutputExistsError
 from .evaluation import Evaluation, evaluate_model
-from .models.base import atomic_folder
 
 __all__ = ["REPORT_FILES", "evaluate_to_folder", "write_evaluation", "write_disagreements"]
 

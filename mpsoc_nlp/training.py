@@ -13,24 +13,24 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from ._fs import PathArg
 from .codebook import Codebook
 from .corpus import select_coder, summarize
 from .errors import InputError
 from .io import read_segments
 from .models.base import BaseCoder
-from .models.linear import LinearCoder
+from .models.folder import BACKENDS, backend_class
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["train", "make_coder", "data_fingerprint", "read_config", "load_training_data"]
+__all__ = ["train", "make_coder", "data_fingerprint", "read_config", "backend_params", "load_training_data"]
 
 logger = logging.getLogger(__name__)
 
 Backend = Literal["linear", "transformer"]
-PathArg = str | os.PathLike[str]
 
 
 def _sha256(path: Path) -> str:
@@ -71,24 +71,60 @@ def read_config(path: PathArg | None, backend: str) -> dict[str, Any]:
     return {k: v for k, v in table.items() if not isinstance(v, dict)}
 
 
+def backend_params(
+    backend: str,
+    config: PathArg | None = None,
+    *,
+    model: str | None = None,
+    keep_vocabulary: bool = False,
+    strategy: str | None = None,
+    resume: bool = False,
+    out: PathArg | None = None,
+) -> dict[str, Any]:
+    """The settings of a backend: the ``config`` file's, then the options of ``mpsoc train``.
+
+    ``model`` (a transformer base model), ``strategy`` and ``resume`` apply to the transformer
+    only; ``resume`` checkpoints in ``OUT.checkpoints/`` unless the config names a folder.
+    """
+    params = read_config(config, backend)
+    if model is not None:
+        if backend != "transformer":
+            raise InputError("--model names a transformer base model; add --backend transformer")
+        params["model_name_or_path"] = model
+    if keep_vocabulary:
+        params["keep_vocabulary"] = True
+    if strategy is not None:
+        if backend != "transformer":
+            raise InputError("--strategy applies to the transformer backend; add --backend transformer")
+        if strategy not in ("finetune", "frozen"):
+            raise InputError(f"--strategy must be finetune or frozen, not {strategy!r}")
+        params["strategy"] = strategy
+    if resume:
+        if backend != "transformer":
+            raise InputError("--resume applies to the transformer backend; add --backend transformer")
+        params["resume"] = True
+        if out is not None:
+            params.setdefault("checkpoint_dir", str(Path(out).parent / f"{Path(out).name}.checkpoints"))
+    return params
+
+
 def make_coder(
     backend: Backend = "linear", *, codebook: Codebook | None = None, seed: int = 0, **params: Any
 ) -> BaseCoder:
     """A new, unfitted coder of the given backend; unknown parameters are named in the error."""
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend {backend!r}; use {' or '.join(repr(b) for b in BACKENDS)}")
+    cls: Any = backend_class(backend)
     if backend == "linear":
-        allowed = set(LinearCoder().get_params()) - {"codebook"}
+        allowed = set(cls().get_params()) - {"codebook"}
         unknown = sorted(set(params) - allowed)
         if unknown:
             raise InputError(f"unknown setting(s) {unknown} for the linear backend; known are {sorted(allowed)}")
         for key in ("word_ngrams", "char_ngrams"):
             if key in params:
                 params[key] = tuple(params[key])
-        return LinearCoder(codebook, seed=seed, **params)
-    if backend == "transformer":
-        from .models.transformer import TransformerCoder  # type: ignore[import-not-found]
-
-        return TransformerCoder(codebook, seed=seed, **params)  # type: ignore[no-any-return]
-    raise InputError(f"unknown backend {backend!r}; use 'linear' or 'transformer'")
+    coder: BaseCoder = cls(codebook, seed=seed, **params)
+    return coder
 
 
 def load_training_data(
@@ -179,7 +215,7 @@ def train(
         progress("final model on all segments")
     model = make_coder(backend, codebook=codebook, seed=seed, **params)
     model.fit(texts, rows["codes"].tolist(), groups=groups)
-    model.metadata_ = {  # type: ignore[attr-defined]
+    model.metadata_ = {
         "name": name or (Path(out).name if out is not None else "mpsoc-model"),
         "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
         "coder": chosen,
@@ -187,7 +223,7 @@ def train(
         "training_data": data_fingerprint(rows, paths, codebook),
     }
     if metrics is not None:
-        model.metadata_["metrics"] = metrics  # type: ignore[attr-defined]
+        model.metadata_["metrics"] = metrics
     if out is not None:
         model.save(out, force=force)
         logger.info("saved the model to %s", out)

@@ -75,3 +75,36 @@ def test_import_does_not_import_torch():
     code = "import sys, mpsoc_nlp, mpsoc_nlp.cli; print('torch' in sys.modules, 'transformers' in sys.modules)"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert res.stdout.split() == ["False", "False"]
+
+
+HEAVY = ("torch", "transformers", "matplotlib", "pyarrow")
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import mpsoc_nlp",
+        "from mpsoc_nlp.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass",
+        "from mpsoc_nlp.cli import main\nmain(['classify', '--help'])",
+    ],
+)
+def test_import_and_help_stay_light(code):
+    probe = code + f"\nimport sys\nprint(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_package_face_exports_the_verbs_lazily():
+    probe = (
+        "import sys, mpsoc_nlp\n"
+        "assert 'mpsoc_nlp.classification' not in sys.modules\n"
+        "from mpsoc_nlp import classify, merge, import_qdpx, load_model, train, Codebook, InputError\n"
+        "from mpsoc_nlp.classification import classify as c, merge_predictions as m\n"
+        "from mpsoc_nlp.io.qdpx import import_qdpx as q\n"
+        "assert (classify, merge, import_qdpx) == (c, m, q)\n"
+        "assert set(mpsoc_nlp.__all__) <= set(dir(mpsoc_nlp))\n"
+        "missing = [n for n in mpsoc_nlp.__all__ if n != 'TransformerCoder' and getattr(mpsoc_nlp, n) is None]\n"
+        "print(missing, 'mpsoc_nlp.models.transformer' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["[]", "False"]

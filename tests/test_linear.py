@@ -10,7 +10,7 @@ from sklearn.base import clone
 
 from mpsoc_nlp import Codebook, ModelError, NotFittedError, OutputExistsError
 from mpsoc_nlp.models import LinearCoder, load_model
-from mpsoc_nlp.models.linear import tune_thresholds
+from mpsoc_nlp.models.thresholds import tune_thresholds
 
 
 @pytest.fixture(scope="module")

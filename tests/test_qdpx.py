@@ -227,6 +227,22 @@ def test_cli_import_qdpx(project, tmp_path, capsys):
     assert "exists already" in capsys.readouterr().err
 
 
+def test_import_qdpx_writes_human_codings_to_a_koding_sheet(project, tmp_path):
+    from mpsoc_nlp import import_qdpx
+
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text(MAPPING, encoding="utf-8")
+    out = tmp_path / "segments.xlsx"
+    res = import_qdpx(project, out, mapping=mapping)
+    sheets = pd.read_excel(out, sheet_name=None, dtype=str, keep_default_na=False)
+    assert list(sheets) == ["Koding", "Om modellen"]
+    assert len(sheets["Koding"]) == res["segments"] and res["coders"] == ["Kari", "Ola"]
+    assert res["unmapped"] == {"Arbeid": 1}
+    with pytest.raises(InputError, match="segment table to write"):
+        import_qdpx(project, tmp_path / "x.qdpx")
+    assert not (tmp_path / "x.qdpx").exists()
+
+
 def test_units_to_classify_cover_every_text_source(project, turns):
     units = read_qdpx_units(project)
     inter = units[units["document_id"] == "INT-01"]

@@ -11,17 +11,15 @@ from __future__ import annotations
 import csv
 import json
 import os
-import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from .._fs import apply_umask
-from ..errors import InputError, OutputExistsError
+from .._fs import atomic_file, atomic_write_text
+from ..errors import InputError
 
-__all__ = ["PredictionWriter", "OUTPUT_FORMATS", "output_format", "check_output_path", "atomic_write_text"]
+__all__ = ["PredictionWriter", "OUTPUT_FORMATS", "PROBA_PREFIX", "output_format"]
 
 OUTPUT_FORMATS = ("csv", "tsv", "xlsx", "jsonl", "parquet")
 _SUFFIX = {".csv": "csv", ".tsv": "tsv", ".xlsx": "xlsx", ".jsonl": "jsonl", ".parquet": "parquet", ".qdpx": "qdpx"}
@@ -42,38 +40,6 @@ def output_format(path: str | os.PathLike[str], fmt: str | None) -> str:
             ".parquet, or give --format"
         )
     return _SUFFIX[suffix]
-
-
-def check_output_path(
-    out: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]], *, force: bool
-) -> Path:
-    """Refuse to overwrite an input, or an existing output without ``force``."""
-    out_p = Path(out)
-    for inp in inputs:
-        p = Path(inp)
-        if p.exists() and out_p.exists() and os.path.samefile(p, out_p):
-            raise OutputExistsError(f"{out_p} is one of the inputs; write the output to another file")
-        if p.resolve() == out_p.resolve():
-            raise OutputExistsError(f"{out_p} is one of the inputs; write the output to another file")
-    if out_p.exists() and not force:
-        raise OutputExistsError(f"{out_p} exists already; choose another --out or pass --force to replace it")
-    if out_p.is_dir():
-        raise OutputExistsError(f"{out_p} is a folder; --out needs a file name")
-    return out_p
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write a text file under a temporary name and rename it into place."""
-    p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent or ".")
-    apply_umask(tmp)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _cell(v: Any) -> Any:
@@ -97,8 +63,11 @@ class PredictionWriter:
     ['text,codes', 'hei,ideell:positiv']
     """
 
-    def __init__(self, path: str | os.PathLike[str], fmt: str, metadata: dict[str, Any]) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], fmt: str, metadata: dict[str, Any], *, sheet_name: str = "Prediksjoner"
+    ) -> None:
         self.path = Path(path)
+        self.sheet_name = sheet_name
         self.fmt = fmt
         self.metadata = metadata
         self.rows = 0
@@ -108,11 +77,8 @@ class PredictionWriter:
         self._frames: list[pd.DataFrame] = []
 
     def __enter__(self) -> PredictionWriter:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        os.close(fd)
-        apply_umask(tmp)
-        self._tmp = Path(tmp)
+        self._atomic = atomic_file(self.path)
+        self._tmp = self._atomic.__enter__()
         return self
 
     def write(self, frame: pd.DataFrame) -> None:
@@ -161,17 +127,19 @@ class PredictionWriter:
                 self._fh.close()
             if self._writer is not None and self.fmt == "parquet":
                 self._writer.close()
-        finally:
-            if exc_type is not None:
-                self._tmp.unlink(missing_ok=True)
-        if exc_type is not None:
-            return
-        if self.fmt in ("csv", "tsv", "jsonl"):
-            atomic_write_text(
-                self.path.with_name(self.path.name + ".meta.json"),
-                json.dumps(self.metadata, ensure_ascii=False, indent=2),
-            )
-        os.replace(self._tmp, self.path)
+        except BaseException as err:
+            self._atomic.__exit__(type(err), err, err.__traceback__)
+            raise
+        if exc_type is None and self.fmt in ("csv", "tsv", "jsonl"):
+            try:
+                atomic_write_text(
+                    self.path.with_name(self.path.name + ".meta.json"),
+                    json.dumps(self.metadata, ensure_ascii=False, indent=2),
+                )
+            except BaseException as err:
+                self._atomic.__exit__(type(err), err, err.__traceback__)
+                raise
+        self._atomic.__exit__(exc_type, exc, tb)
 
     def _write_xlsx(self) -> None:
         frame = pd.concat(self._frames, ignore_index=True) if self._frames else pd.DataFrame(columns=self._columns)
@@ -184,7 +152,7 @@ class PredictionWriter:
             columns=["felt", "verdi"],
         )
         with pd.ExcelWriter(self._tmp, engine="openpyxl") as xw:
-            frame.to_excel(xw, index=False, sheet_name="Prediksjoner")
+            frame.to_excel(xw, index=False, sheet_name=self.sheet_name)
             meta.to_excel(xw, index=False, sheet_name="Om modellen")
 
 

@@ -24,11 +24,9 @@ import functools
 import hashlib
 import io
 import logging
-import os
 import re
 import stat
 import sys
-import tempfile
 import uuid
 import xml.etree.ElementTree as ET
 import zipfile
@@ -38,11 +36,12 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from os import PathLike
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
-from .._fs import apply_umask
+from .._fs import atomic_file, atomic_write_text, check_output_path
+from .._version import __version__
 from ..codebook import Codebook
 from ..corpus import segments_from_records
 from ..errors import CodebookError, InputError, InputProblem
@@ -63,6 +62,7 @@ __all__ = [
     "SourceText",
     "load_project",
     "read_qdpx",
+    "import_qdpx",
     "read_qdpx_units",
     "read_mapping",
     "source_texts",
@@ -850,6 +850,57 @@ def read_qdpx(
     return QdpxImport(frame, project, code_map, dict(unmapped), unused, warn)
 
 
+def import_qdpx(
+    project: str | PathLike[str],
+    out: str | PathLike[str],
+    *,
+    mapping: str | PathLike[str] | None = None,
+    codebook: Codebook | None = None,
+    uncoded: bool = True,
+    speakers: Literal["participant", "all"] = "participant",
+    force: bool = False,
+) -> dict[str, Any]:
+    """Read a project's codings (see :func:`read_qdpx`) and write them as a segment table.
+
+    ``out`` is a ``.csv``, ``.tsv``, ``.xlsx``, ``.jsonl`` or ``.parquet`` file, written
+    atomically with the project, mapping, coders and library version beside it (sidecar,
+    the ``Om modellen`` sheet or the Parquet metadata, as for predictions); the codings land in
+    the sheet ``Koding`` of an ``.xlsx``. Returns the counts: ``segments``, ``with_codes``,
+    ``documents``, ``coders``, ``unmapped`` (project code -> codings left out) and ``out``.
+    """
+    from .predictions import PredictionWriter, output_format
+
+    fmt = output_format(out, None)
+    if fmt == "qdpx":
+        raise InputError("--out is the segment table to write: .csv, .tsv, .xlsx, .jsonl or .parquet")
+    out_p = check_output_path(out, [project, *([mapping] if mapping else [])], force=force)
+    result = read_qdpx(
+        project,
+        mapping=mapping,
+        codebook=codebook,
+        uncoded=uncoded,
+        options=TranscriptOptions(speakers=speakers),
+    )
+    seg = result.segments.drop(columns=["source_file", "source_row"], errors="ignore")
+    meta = {
+        "project": str(project),
+        "mapping": str(mapping) if mapping else None,
+        "coders": result.coders,
+        "unmapped_codes": result.unmapped,
+        "library_version": __version__,
+    }
+    with PredictionWriter(out_p, fmt, meta, sheet_name="Koding") as writer:
+        writer.write(seg)
+    return {
+        "segments": len(seg),
+        "with_codes": int(seg["codes"].map(len).gt(0).sum()),
+        "documents": int(seg["document_id"].nunique()),
+        "coders": list(result.coders),
+        "unmapped": dict(result.unmapped),
+        "out": str(out_p),
+    }
+
+
 def read_qdpx_units(
     path: str | PathLike[str],
     *,
@@ -967,24 +1018,15 @@ def _serialise(root: ET.Element, ns: str, *, indent: bool = True) -> bytes:
 
 
 def _atomic_zip(out: Path, members: Iterable[tuple[zipfile.ZipInfo | str, bytes]]) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    apply_umask(tmp)
-    try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            for info, data in members:
-                if isinstance(info, str):
-                    zi = zipfile.ZipInfo(info, date_time=_dt.datetime.now().timetuple()[:6])
-                    zi.compress_type = zipfile.ZIP_DEFLATED
-                    zi.external_attr = 0o644 << 16
-                    zf.writestr(zi, data)
-                else:
-                    zf.writestr(info, data)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(out) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for info, data in members:
+            if isinstance(info, str):
+                zi = zipfile.ZipInfo(info, date_time=_dt.datetime.now().timetuple()[:6])
+                zi.compress_type = zipfile.ZIP_DEFLATED
+                zi.external_attr = 0o644 << 16
+                zf.writestr(zi, data)
+            else:
+                zf.writestr(info, data)
 
 
 def _check_valid(xml: bytes, kind: str, what: str, *, strict: bool = True) -> None:
@@ -1397,13 +1439,9 @@ def write_qdpx(
     force: bool = False,
 ) -> Path:
     """Write predictions as a REFI-QDA project (see :class:`QdpxWriter`); return its path."""
-    from .predictions import check_output_path
-
     out_p = check_output_path(out, [into] if into is not None else [], force=force)
     meta = dict(metadata or {})
     if "library_version" not in meta:
-        from .. import __version__
-
         meta["library_version"] = __version__
     with QdpxWriter(out_p, meta, codebook=codebook, sources=sources, into=into, mapping=mapping) as w:
         w.write(predictions)
@@ -1417,9 +1455,6 @@ def write_qdc(
 
     The code GUIDs are the ones :func:`write_qdpx` uses, so a project coded later lines up.
     """
-    from .. import __version__
-    from .predictions import atomic_write_text, check_output_path
-
     codebook = codebook or Codebook.default()
     out_p = check_output_path(out, [], force=force)
     root = ET.Element(_q(CODEBOOK_NS, "CodeBook"), {"origin": f"mpsoc_nlp {__version__}"})

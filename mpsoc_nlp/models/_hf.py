@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .._fs import atomic_file, atomic_write_text
 from ..errors import MissingDependencyError, ModelError
 
 __all__ = [
@@ -384,12 +385,9 @@ def save_state(folder: Path, name: str, state: dict[str, Any]) -> None:
     tensors: dict[str, Any] = {}
     meta = _jsonable(state, tensors, "t")
     folder.mkdir(parents=True, exist_ok=True)
-    tmp_t = folder / f".{name}.safetensors.tmp"
-    tmp_j = folder / f".{name}.json.tmp"
-    save_file(tensors, str(tmp_t))
-    tmp_j.write_text(json.dumps(meta), encoding="utf-8")
-    os.replace(tmp_t, folder / f"{name}.safetensors")
-    os.replace(tmp_j, folder / f"{name}.json")
+    with atomic_file(folder / f"{name}.safetensors") as tmp_t:
+        save_file(tensors, str(tmp_t))
+    atomic_write_text(folder / f"{name}.json", json.dumps(meta))
 
 
 def load_state(folder: Path, name: str) -> dict[str, Any] | None:

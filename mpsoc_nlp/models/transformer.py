@@ -62,7 +62,7 @@ from ._hf import (
     torch_threads,
 )
 from .base import BaseCoder, as_code_sets
-from .linear import tune_thresholds
+from .thresholds import tune_thresholds
 
 __all__ = ["TransformerCoder", "DEFAULT_MODEL"]
 

@@ -1,0 +1,109 @@
+"""The model folder format and the one registry of backends.
+
+A model folder holds ``model.json`` (format version, backend, codebook, thresholds, a fingerprint
+of the training data - counts and sha256, never text - and metrics), the weights (``.npz`` arrays
+or safetensors, never pickle) and a ``README.md`` model card. Writing is atomic: the folder is
+built under a temporary name beside the target and renamed into place.
+
+The registry names each backend's class by module path and imports it only when asked, so this
+module (and :mod:`.base`) import no backend: ``import mpsoc_nlp`` stays light and there is no
+import circle.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._fs import PathArg, atomic_folder
+from ..errors import ModelError
+
+if TYPE_CHECKING:
+    from .base import BaseCoder
+
+__all__ = [
+    "FORMAT_VERSION",
+    "MODEL_JSON",
+    "BACKENDS",
+    "backend_class",
+    "read_model_json",
+    "write_model_folder",
+    "load_model",
+]
+
+FORMAT_VERSION = 1
+MODEL_JSON = "model.json"
+
+BACKENDS: dict[str, str] = {
+    "linear": "mpsoc_nlp.models.linear:LinearCoder",
+    "transformer": "mpsoc_nlp.models.transformer:TransformerCoder",
+}
+"""Backend name -> ``module:Class`` of its coder; the one place a new backend is registered."""
+
+
+def backend_class(backend: str) -> type[BaseCoder]:
+    """The coder class of a registered backend, imported now (``KeyError`` for an unknown one)."""
+    module, _, name = BACKENDS[backend].partition(":")
+    cls: type[BaseCoder] = getattr(importlib.import_module(module), name)
+    return cls
+
+
+def read_model_json(path: PathArg) -> dict[str, Any]:
+    """Read and check ``model.json`` of a model folder."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ModelError(f"{folder}: no such model folder (train one with 'mpsoc train ... --out {folder}')")
+    meta_path = folder / MODEL_JSON
+    if not meta_path.is_file():
+        raise ModelError(f"{folder}: not a model folder (no {MODEL_JSON}); point to the folder 'mpsoc train' wrote")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{meta_path}: damaged ({exc.msg}, line {exc.lineno})") from exc
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelError(
+            f"{meta_path}: model format {version!r} is newer than this mpsoc-nlp understands "
+            f"(up to {FORMAT_VERSION}); upgrade mpsoc-nlp"
+        )
+    return dict(meta)
+
+
+def write_model_folder(
+    path: PathArg,
+    meta: dict[str, Any],
+    write_weights: Callable[[Path], None],
+    *,
+    force: bool = False,
+    card: str | None = None,
+) -> Path:
+    """Write a model folder atomically: the weights, ``model.json`` and the model card."""
+    with atomic_folder(path, force=force) as tmp:
+        write_weights(tmp)
+        (tmp / MODEL_JSON).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+        if card is None:
+            from .card import model_card
+
+            card = model_card(meta)
+        (tmp / "README.md").write_text(card, encoding="utf-8")
+    return Path(path)
+
+
+def load_model(path: str | os.PathLike[str], **options: Any) -> BaseCoder:
+    """Load a model folder written by ``save``; never executes code from the folder.
+
+    ``options`` go to the backend's loader (the transformer takes ``quantize``, ``device``, ...).
+    """
+    meta = read_model_json(path)
+    backend = meta.get("backend")
+    if backend not in BACKENDS:
+        raise ModelError(f"{path}: unknown backend {backend!r} in {MODEL_JSON}")
+    cls = backend_class(str(backend))
+    if not options:
+        return cls._load(Path(path), meta)
+    load: Callable[..., BaseCoder] = cls._load  # runtime options: only backends that take them
+    return load(Path(path), meta, **options)
