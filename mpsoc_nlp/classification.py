@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ._fs import PathArg, atomic_file, atomic_write_text, check_output_path
+from ._fs import PathArg, atomic_write_text, check_output_path
 from ._version import __version__
 from .errors import InputError, InputProblem
 from .io.predictions import PROBA_PREFIX, PredictionWriter, output_format
 from .io.segments import iter_segment_chunks
+from .io.tables import MERGE_FORMATS, TableWriter, merge_tables, read_jsonl_frame, read_metadata
 from .models.base import BaseCoder
 from .models.folder import load_model, read_model_json
 
@@ -102,30 +103,15 @@ def _signature(paths: list[PathArg], model_dir: PathArg | None, **options: Any) 
     return {"inputs": files, "model": str(Path(model_dir).resolve()) if model_dir is not None else None, **options}
 
 
-def _json_cell(v: Any) -> Any:
-    if isinstance(v, tuple):
-        return list(v)
-    if v is None or v is pd.NA or (isinstance(v, float) and v != v):
-        return None
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
-
-
 def _write_part(path: Path, frame: pd.DataFrame) -> None:
-    cols = list(frame.columns)
-    lines = [
-        json.dumps([_json_cell(v) for v in row], ensure_ascii=False)
-        for row in frame.itertuples(index=False, name=None)
-    ]
-    atomic_write_text(path, json.dumps(cols, ensure_ascii=False) + "\n" + "\n".join(lines) + ("\n" if lines else ""))
+    """One finished chunk of a ``--resume`` run, as plain JSONL (no metadata)."""
+    with TableWriter(path, "jsonl") as writer:
+        writer.write(frame)
 
 
 def _read_part(path: Path) -> pd.DataFrame:
-    with open(path, encoding="utf-8") as fh:
-        cols = json.loads(fh.readline())
-        rows = [json.loads(line) for line in fh if line.strip()]
-    frame = pd.DataFrame(rows, columns=cols, dtype=object)
+    """A chunk that :func:`_write_part` wrote, with the dtypes :func:`predict_frame` gave it."""
+    frame = read_jsonl_frame(path)
     for c in ("codes", "gold_codes"):
         if c in frame.columns:
             frame[c] = [tuple(v) if isinstance(v, list) else v for v in frame[c]]
@@ -344,23 +330,6 @@ def classify(
     return counts
 
 
-_MERGE_FORMATS = ("csv", "tsv", "jsonl", "parquet")
-
-
-def _header_key(line: bytes) -> bytes:
-    return line.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n")
-
-
-def _read_metadata(path: Path, fmt: str) -> dict[str, Any] | None:
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        raw = (pq.read_schema(path).metadata or {}).get(b"mpsoc_nlp")
-        return json.loads(raw) if raw else None
-    side = path.with_name(path.name + ".meta.json")
-    return json.loads(side.read_text(encoding="utf-8")) if side.is_file() else None
-
-
 def merge_predictions(shards: Sequence[PathArg], out: PathArg, *, force: bool = False) -> dict[str, Any]:
     """Join prediction files of ``--shard K/N`` runs into one file of the same format.
 
@@ -377,15 +346,15 @@ def merge_predictions(shards: Sequence[PathArg], out: PathArg, *, force: bool = 
     if len(fmts) > 1:
         raise InputError(f"the shards have different formats ({', '.join(sorted(fmts))}); merge files of one format")
     fmt = fmts.pop()
-    if fmt not in _MERGE_FORMATS:
+    if fmt not in MERGE_FORMATS:
         raise InputError(
-            f"mpsoc merge joins {', '.join(_MERGE_FORMATS)} files, not {fmt}; write the shards as one of those"
+            f"mpsoc merge joins {', '.join(MERGE_FORMATS)} files, not {fmt}; write the shards as one of those"
         )
     out_fmt = output_format(out, None)
     if out_fmt != fmt:
         raise InputError(f"the merged file must have the shards' format ({fmt}), not {out_fmt}")
     out_p = check_output_path(out, list(paths), force=force)
-    metas = [_read_metadata(p, fmt) for p in paths]
+    metas = [read_metadata(p, fmt) for p in paths]
     known = [(p, m) for p, m in zip(paths, metas, strict=False) if m is not None]
     for p, m in zip(paths, metas, strict=False):
         if m is None:
@@ -417,60 +386,9 @@ def merge_predictions(shards: Sequence[PathArg], out: PathArg, *, force: bool = 
                     problems.append(InputProblem(str(out_p), f"shard(s) {missing} of {n} are missing"))
     if problems:
         raise InputError(problems)
-    rows = 0
-    data = [p for p in paths if p.stat().st_size > 0]  # a shard that got no documents is an empty file
-    with atomic_file(out_p, mkdir=False) as tmp:
-        if fmt in ("csv", "tsv", "jsonl"):
-            header: bytes | None = None
-            with open(tmp, "wb") as dst:
-                for p in data:
-                    with open(p, "rb") as src:
-                        if fmt != "jsonl":
-                            head = src.readline()
-                            if header is None:
-                                header = head
-                                dst.write(head)
-                            elif _header_key(head) != _header_key(header):
-                                raise InputError(f"its columns differ from {data[0].name}'s", path=str(p))
-                        last = b"\n"
-                        while True:
-                            block = src.read(1 << 20)
-                            if not block:
-                                break
-                            rows += block.count(b"\n")
-                            dst.write(block)
-                            last = block[-1:]
-                        if last != b"\n":
-                            dst.write(b"\n")
-                            rows += 1
-            if fmt == "csv" or fmt == "tsv":
-                rows = -1  # quoted line breaks make a line count no row count
-        elif data:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            schemas = [pq.read_schema(p) for p in data]
-            for p, sch in zip(data[1:], schemas[1:], strict=True):
-                if sch.names != schemas[0].names:
-                    raise InputError(f"its columns differ from {data[0].name}'s", path=str(p))
-            try:
-                schema = pa.unify_schemas([s.remove_metadata() for s in schemas], promote_options="permissive")
-            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-                raise InputError(f"the shards' column types do not agree: {exc}") from exc
-            meta = dict(schemas[0].metadata or {})
-            if known:
-                merged = {k: v for k, v in known[0][1].items() if k != "shard"}
-                merged["merged_from"] = [str(x) for x in paths]
-                meta[b"mpsoc_nlp"] = json.dumps(merged, ensure_ascii=False).encode("utf-8")
-            schema = schema.with_metadata(meta)
-            with pq.ParquetWriter(tmp, schema) as writer:
-                for p in data:
-                    for batch in pq.ParquetFile(p).iter_batches():
-                        writer.write_table(pa.Table.from_batches([batch]).cast(schema))
-                        rows += batch.num_rows
-        if known and fmt != "parquet":
-            merged = {k: v for k, v in known[0][1].items() if k != "shard"}
-            merged["merged_from"] = [str(x) for x in paths]
-            side = out_p.with_name(out_p.name + ".meta.json")
-            atomic_write_text(side, json.dumps(merged, ensure_ascii=False, indent=2))
-    return {"files": [str(p) for p in paths], "rows": rows if rows >= 0 else None, "out": str(out_p)}
+    merged = None
+    if known:
+        merged = {k: v for k, v in known[0][1].items() if k != "shard"}
+        merged["merged_from"] = [str(x) for x in paths]
+    rows = merge_tables(paths, out_p, fmt, merged)
+    return {"files": [str(p) for p in paths], "rows": rows, "out": str(out_p)}

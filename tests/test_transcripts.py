@@ -391,3 +391,20 @@ def test_resume_continues_after_a_killed_run(fast_model, big_table, tmp_path, ca
     state.write_text(json.dumps({"signature": {"other": 1}, "done": 1, "counts": {}}), encoding="utf-8")
     assert main([*argv, "--force"]) == 2
     assert "holds a run with other inputs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl", ".xlsx"])
+def test_resume_parts_give_the_same_output_as_one_run(fast_model, tmp_path, suffix):
+    from mpsoc_nlp.classification import classify
+
+    inputs = [SAMPLES / "journals.csv", *sorted(SAMPLES.glob("interviews/*.txt"))[:1]]
+    plain, resumed = tmp_path / f"plain{suffix}", tmp_path / f"resumed{suffix}"
+    classify(fast_model, inputs, plain, chunk_size=40)
+    classify(fast_model, inputs, resumed, chunk_size=40, resume=True)
+    assert not (tmp_path / f"resumed{suffix}.parts").exists()
+    read = {".parquet": pd.read_parquet, ".jsonl": lambda p: pd.read_json(p, lines=True, dtype=False),
+            ".xlsx": lambda p: pd.read_excel(p, sheet_name="Prediksjoner", dtype=str, keep_default_na=False)}[suffix]
+    a, b = read(plain), read(resumed)
+    assert len(a) > 40 and a["speaker"].isna().any() == b["speaker"].isna().any()
+    # known: a resumed Parquet stores the whole-number columns as nullable Int64 (values equal)
+    pd.testing.assert_frame_equal(a, b, check_dtype=suffix != ".parquet")

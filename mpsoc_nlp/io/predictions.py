@@ -3,21 +3,18 @@
 Every output records the model, its codebook and the library version: a ``FILE.meta.json``
 sidecar for CSV/TSV/JSONL, a sheet ``Om modellen`` in XLSX, the schema metadata in Parquet.
 The file is written under a temporary name beside the target and renamed when complete, so an
-interrupted run leaves no partial output.
+interrupted run leaves no partial output. The formats themselves are :mod:`.tables`'; this module
+adds what predictions look like (``p:CODE`` columns, a ``probabilities`` object in JSONL).
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from .._fs import atomic_file, atomic_write_text
 from ..errors import InputError
+from .tables import TableWriter
 
 __all__ = ["PredictionWriter", "OUTPUT_FORMATS", "PROBA_PREFIX", "output_format"]
 
@@ -42,20 +39,17 @@ def output_format(path: str | os.PathLike[str], fmt: str | None) -> str:
     return _SUFFIX[suffix]
 
 
-def _cell(v: Any) -> Any:
-    if isinstance(v, tuple):
-        return "; ".join(v)
-    if v is None or (isinstance(v, float) and v != v) or v is pd.NA:
-        return ""
-    return v
-
-
-class PredictionWriter:
+class PredictionWriter(TableWriter):
     """Context manager that appends prediction chunks to one output file, atomically.
+
+    JSONL gathers the ``p:CODE`` columns into one ``probabilities`` object and writes missing
+    values as empty strings, as CSV does; XLSX puts the rows in the sheet ``Prediksjoner``
+    (``sheet_name`` to change it) and the metadata in ``Om modellen``.
 
     Examples
     --------
     >>> import tempfile, pathlib
+    >>> import pandas as pd
     >>> out = pathlib.Path(tempfile.mkdtemp()) / "pred.csv"
     >>> with PredictionWriter(out, "csv", {"model": "demo"}) as w:
     ...     w.write(pd.DataFrame({"text": ["hei"], "codes": [("ideell:positiv",)]}))
@@ -66,107 +60,11 @@ class PredictionWriter:
     def __init__(
         self, path: str | os.PathLike[str], fmt: str, metadata: dict[str, Any], *, sheet_name: str = "Prediksjoner"
     ) -> None:
-        self.path = Path(path)
-        self.sheet_name = sheet_name
-        self.fmt = fmt
-        self.metadata = metadata
-        self.rows = 0
-        self._columns: list[str] | None = None
-        self._fh: Any = None
-        self._writer: Any = None
-        self._frames: list[pd.DataFrame] = []
+        super().__init__(path, fmt, metadata, sheet_name=sheet_name)
 
-    def __enter__(self) -> PredictionWriter:
-        self._atomic = atomic_file(self.path)
-        self._tmp = self._atomic.__enter__()
-        return self
-
-    def write(self, frame: pd.DataFrame) -> None:
-        """Append one chunk of predictions (columns must match the first chunk)."""
-        if self._columns is None:
-            self._columns = list(frame.columns)
-        frame = frame[self._columns]
-        self.rows += len(frame)
-        if self.fmt in ("csv", "tsv"):
-            if self._fh is None:
-                self._fh = open(self._tmp, "w", encoding="utf-8", newline="")  # noqa: SIM115 - open across writes
-                self._writer = csv.writer(self._fh, delimiter="," if self.fmt == "csv" else "\t")
-                self._writer.writerow(self._columns)
-            for row in frame.itertuples(index=False, name=None):
-                self._writer.writerow([_cell(v) for v in row])
-        elif self.fmt == "jsonl":
-            if self._fh is None:
-                self._fh = open(self._tmp, "w", encoding="utf-8", newline="\n")  # noqa: SIM115 - open across writes
-            pcols = [c for c in self._columns if c.startswith(PROBA_PREFIX)]
-            for rec in frame.to_dict(orient="records"):
-                out = {k: (list(v) if isinstance(v, tuple) else _cell(v)) for k, v in rec.items() if k not in pcols}
-                if pcols:
-                    out["probabilities"] = {c[len(PROBA_PREFIX) :]: rec[c] for c in pcols}
-                self._fh.write(json.dumps(out, ensure_ascii=False, default=_json_default) + "\n")
-        elif self.fmt == "parquet":
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            table = pa.Table.from_pandas(_for_arrow(frame), preserve_index=False)
-            if self._writer is None:
-                meta = dict(table.schema.metadata or {})
-                meta[b"mpsoc_nlp"] = json.dumps(self.metadata, ensure_ascii=False).encode("utf-8")
-                self._schema = table.schema.with_metadata(meta)
-                self._writer = pq.ParquetWriter(self._tmp, self._schema)
-            self._writer.write_table(table.cast(self._schema))
-        elif self.fmt == "xlsx":
-            self._frames.append(frame)
-        else:
-            raise InputError(f"cannot write predictions as {self.fmt!r}")
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        try:
-            if self.fmt == "xlsx" and exc_type is None:
-                self._write_xlsx()
-            if self._fh is not None:
-                self._fh.close()
-            if self._writer is not None and self.fmt == "parquet":
-                self._writer.close()
-        except BaseException as err:
-            self._atomic.__exit__(type(err), err, err.__traceback__)
-            raise
-        if exc_type is None and self.fmt in ("csv", "tsv", "jsonl"):
-            try:
-                atomic_write_text(
-                    self.path.with_name(self.path.name + ".meta.json"),
-                    json.dumps(self.metadata, ensure_ascii=False, indent=2),
-                )
-            except BaseException as err:
-                self._atomic.__exit__(type(err), err, err.__traceback__)
-                raise
-        self._atomic.__exit__(exc_type, exc, tb)
-
-    def _write_xlsx(self) -> None:
-        frame = pd.concat(self._frames, ignore_index=True) if self._frames else pd.DataFrame(columns=self._columns)
-        frame = frame.map(_cell)  # type: ignore[operator]
-        meta = pd.DataFrame(
-            [
-                (k, json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v)
-                for k, v in self.metadata.items()
-            ],
-            columns=["felt", "verdi"],
-        )
-        with pd.ExcelWriter(self._tmp, engine="openpyxl") as xw:
-            frame.to_excel(xw, index=False, sheet_name=self.sheet_name)
-            meta.to_excel(xw, index=False, sheet_name="Om modellen")
-
-
-def _for_arrow(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.copy()
-    for c in out.columns:
-        if out[c].dtype == object and out[c].map(lambda v: isinstance(v, tuple)).any():
-            out[c] = out[c].map(lambda v: list(v) if isinstance(v, tuple) else v)
-    return out
-
-
-def _json_default(v: Any) -> Any:
-    if hasattr(v, "item"):
-        return v.item()
-    if v is pd.NA:
-        return None
-    raise TypeError(type(v).__name__)
+    def jsonl_record(self, record: dict[str, Any]) -> dict[str, Any]:
+        pcols = [c for c in record if c.startswith(PROBA_PREFIX)]
+        out = {k: (list(v) if isinstance(v, tuple) else self.cell(v)) for k, v in record.items() if k not in pcols}
+        if pcols:
+            out["probabilities"] = {c[len(PROBA_PREFIX) :]: record[c] for c in pcols}
+        return out

@@ -17,12 +17,12 @@ from typing import Any
 
 import pandas as pd
 
+from .._fs import PathArg
 from ..errors import InputError, InputProblem
 from .tables import iter_records, read_table
 
 __all__ = ["read_ratings"]
 
-PathArg = str | os.PathLike[str]
 _MAX_PROBLEMS = 50
 
 

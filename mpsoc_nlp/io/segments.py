@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from .._fs import PathArg
 from ..codebook import Codebook
 from ..corpus import concat_segments, segments_from_records
 from ..errors import InputError
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 
 __all__ = ["read_segments", "iter_segment_chunks"]
 
-PathArg = str | PathLike[str]
 
 
 def read_segments(

@@ -1,4 +1,6 @@
-"""Read tables (CSV, TSV, XLSX, JSONL, Parquet) as strings with the row numbers users see.
+"""Tables (CSV, TSV, XLSX, JSONL, Parquet): read, write, stream back and merge.
+
+Reading gives string cells with the row numbers users see.
 
 CSV and TSV files come in the encodings Norwegian users meet: UTF-8 (with or without BOM),
 Windows-1252/Latin-1 from Excel's "CSV" and UTF-16 from Excel's "Unicode text". The delimiter is
@@ -24,9 +26,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._fs import atomic_file, atomic_write_text
 from ..errors import InputError, InputProblem
 
-__all__ = ["Table", "read_table", "decode_text", "TABLE_SUFFIXES", "table_format"]
+__all__ = [
+    "Table",
+    "read_table",
+    "decode_text",
+    "TABLE_SUFFIXES",
+    "table_format",
+    "TableWriter",
+    "read_jsonl_frame",
+    "read_metadata",
+    "merge_tables",
+    "metadata_sidecar",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -340,3 +354,259 @@ def iter_records(table: Table) -> Iterator[tuple[int, dict[str, Any]]]:
     cols = list(table.frame.columns)
     for row, values in zip(table.rows.tolist(), table.frame.itertuples(index=False, name=None)):
         yield row, dict(zip(cols, values))
+
+
+# --------------------------------------------------------------------------------------------
+# writing, streaming back and merging
+# --------------------------------------------------------------------------------------------
+
+WRITE_FORMATS = ("csv", "tsv", "xlsx", "jsonl", "parquet")
+
+
+def _json_default(v: Any) -> Any:
+    if hasattr(v, "item"):
+        return v.item()
+    if v is pd.NA:
+        return None
+    raise TypeError(type(v).__name__)
+
+
+def _json_value(v: Any) -> Any:
+    """A cell as JSON has it: tuples as lists, every kind of missing as ``null``."""
+    if isinstance(v, tuple):
+        return list(v)
+    if v is None or v is pd.NA or (isinstance(v, float) and v != v):
+        return None
+    return v
+
+
+def _for_arrow(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for c in out.columns:
+        if out[c].dtype == object and out[c].map(lambda v: isinstance(v, tuple)).any():
+            out[c] = out[c].map(lambda v: list(v) if isinstance(v, tuple) else v)
+    return out
+
+
+def metadata_sidecar(path: str | PathLike[str]) -> Path:
+    """Where the metadata of a CSV/TSV/JSONL file goes: ``FILE.meta.json`` beside it."""
+    p = Path(path)
+    return p.with_name(p.name + ".meta.json")
+
+
+class TableWriter:
+    """Context manager that appends frames to one table file, atomically, with metadata.
+
+    The file is written under a temporary name beside the target and renamed when complete, so
+    an interrupted run leaves no partial output. ``metadata`` (if not ``None``) is recorded in a
+    ``FILE.meta.json`` sidecar for CSV/TSV/JSONL, a second sheet (``meta_sheet``) in XLSX and the
+    schema metadata (key ``mpsoc_nlp``) in Parquet. JSONL holds one object per row, tuples as
+    lists, missing values as ``null``; subclasses shape records with :meth:`jsonl_record` and
+    text cells with :meth:`cell`.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "t.jsonl"
+    >>> with TableWriter(out, "jsonl") as w:
+    ...     w.write(pd.DataFrame({"text": ["hei"], "codes": [("a", "b")], "n": [None]}))
+    >>> out.read_text(encoding="utf-8")
+    '{"text": "hei", "codes": ["a", "b"], "n": null}\\n'
+    """
+
+    def __init__(
+        self,
+        path: str | PathLike[str],
+        fmt: str,
+        metadata: dict[str, Any] | None = None,
+        *,
+        sheet_name: str = "Data",
+        meta_sheet: str = "Om modellen",
+    ) -> None:
+        if fmt not in WRITE_FORMATS:
+            raise InputError(f"cannot write a table as {fmt!r}; use one of {', '.join(WRITE_FORMATS)}")
+        self.path = Path(path)
+        self.fmt = fmt
+        self.metadata = metadata
+        self.sheet_name = sheet_name
+        self.meta_sheet = meta_sheet
+        self.rows = 0
+        self._atomic = atomic_file(self.path)
+        self._columns: list[str] | None = None
+        self._fh: Any = None
+        self._writer: Any = None
+        self._frames: list[pd.DataFrame] = []
+
+    # hooks --------------------------------------------------------------------------------
+    def cell(self, v: Any) -> Any:
+        """A cell of CSV/TSV/XLSX: code sets joined by ``; ``, missing values empty."""
+        if isinstance(v, tuple):
+            return "; ".join(v)
+        if v is None or (isinstance(v, float) and v != v) or v is pd.NA:
+            return ""
+        return v
+
+    def jsonl_record(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The JSON object of one row."""
+        return {k: _json_value(v) for k, v in record.items()}
+
+    # the context manager ------------------------------------------------------------------
+    def __enter__(self) -> TableWriter:
+        self._tmp = self._atomic.__enter__()
+        return self
+
+    def write(self, frame: pd.DataFrame) -> None:
+        """Append one chunk (columns must match the first chunk)."""
+        if self._columns is None:
+            self._columns = list(frame.columns)
+        frame = frame[self._columns]
+        self.rows += len(frame)
+        if self.fmt in ("csv", "tsv"):
+            if self._fh is None:
+                self._fh = open(self._tmp, "w", encoding="utf-8", newline="")  # noqa: SIM115 - open across writes
+                self._writer = csv.writer(self._fh, delimiter="," if self.fmt == "csv" else "\t")
+                self._writer.writerow(self._columns)
+            for row in frame.itertuples(index=False, name=None):
+                self._writer.writerow([self.cell(v) for v in row])
+        elif self.fmt == "jsonl":
+            if self._fh is None:
+                self._fh = open(self._tmp, "w", encoding="utf-8", newline="\n")  # noqa: SIM115 - open across writes
+            for rec in frame.to_dict(orient="records"):
+                line = json.dumps(self.jsonl_record(rec), ensure_ascii=False, default=_json_default)
+                self._fh.write(line + "\n")
+        elif self.fmt == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(_for_arrow(frame), preserve_index=False)
+            if self._writer is None:
+                meta = dict(table.schema.metadata or {})
+                if self.metadata is not None:
+                    meta[b"mpsoc_nlp"] = json.dumps(self.metadata, ensure_ascii=False).encode("utf-8")
+                self._schema = table.schema.with_metadata(meta)
+                self._writer = pq.ParquetWriter(self._tmp, self._schema)
+            self._writer.write_table(table.cast(self._schema))
+        else:
+            self._frames.append(frame)
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            if self.fmt == "xlsx" and exc_type is None:
+                self._write_xlsx()
+            if self._fh is not None:
+                self._fh.close()
+            if self._writer is not None and self.fmt == "parquet":
+                self._writer.close()
+            if exc_type is None and self.metadata is not None and self.fmt in ("csv", "tsv", "jsonl"):
+                atomic_write_text(metadata_sidecar(self.path), json.dumps(self.metadata, ensure_ascii=False, indent=2))
+        except BaseException as err:
+            self._atomic.__exit__(type(err), err, err.__traceback__)
+            raise
+        self._atomic.__exit__(exc_type, exc, tb)
+
+    def _write_xlsx(self) -> None:
+        frame = pd.concat(self._frames, ignore_index=True) if self._frames else pd.DataFrame(columns=self._columns)
+        frame = frame.map(self.cell)  # type: ignore[operator]
+        with pd.ExcelWriter(self._tmp, engine="openpyxl") as xw:
+            frame.to_excel(xw, index=False, sheet_name=self.sheet_name)
+            if self.metadata is not None:
+                meta = pd.DataFrame(
+                    [
+                        (k, json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v)
+                        for k, v in self.metadata.items()
+                    ],
+                    columns=["felt", "verdi"],
+                )
+                meta.to_excel(xw, index=False, sheet_name=self.meta_sheet)
+
+
+def read_jsonl_frame(path: str | PathLike[str]) -> pd.DataFrame:
+    """Read back what :class:`TableWriter` wrote as JSONL: object cells, ``null`` as ``None``.
+
+    Unlike :func:`read_table` (which reads user files as string cells) nothing is converted;
+    the columns are those of the first object.
+    """
+    with open(path, encoding="utf-8") as fh:
+        records = [json.loads(line) for line in fh if line.strip()]
+    cols = list(records[0]) if records else []
+    return pd.DataFrame([[r.get(c) for c in cols] for r in records], columns=cols, dtype=object)
+
+
+def read_metadata(path: str | PathLike[str], fmt: str) -> dict[str, Any] | None:
+    """The metadata a :class:`TableWriter` recorded with a CSV/TSV/JSONL/Parquet file, if any."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        raw = (pq.read_schema(path).metadata or {}).get(b"mpsoc_nlp")
+        return json.loads(raw) if raw else None
+    side = metadata_sidecar(path)
+    return json.loads(side.read_text(encoding="utf-8")) if side.is_file() else None
+
+
+MERGE_FORMATS = ("csv", "tsv", "jsonl", "parquet")
+
+
+def _header_key(line: bytes) -> bytes:
+    return line.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n")
+
+
+def merge_tables(
+    paths: list[Path], out: str | PathLike[str], fmt: str, metadata: dict[str, Any] | None = None
+) -> int | None:
+    """Join table files of one format and the same columns into ``out`` with flat memory.
+
+    CSV/TSV keep the first file's header; Parquet gets ``metadata`` in its schema, the others
+    a sidecar. Empty files are skipped. Returns the number of rows, or ``None`` for CSV/TSV
+    (quoted line breaks make a line count no row count). Writes atomically.
+    """
+    data = [p for p in paths if p.stat().st_size > 0]
+    rows = 0
+    with atomic_file(out, mkdir=False) as tmp:
+        if fmt in ("csv", "tsv", "jsonl"):
+            header: bytes | None = None
+            with open(tmp, "wb") as dst:
+                for p in data:
+                    with open(p, "rb") as src:
+                        if fmt != "jsonl":
+                            head = src.readline()
+                            if header is None:
+                                header = head
+                                dst.write(head)
+                            elif _header_key(head) != _header_key(header):
+                                raise InputError(f"its columns differ from {data[0].name}'s", path=str(p))
+                        last = b"\n"
+                        while True:
+                            block = src.read(1 << 20)
+                            if not block:
+                                break
+                            rows += block.count(b"\n")
+                            dst.write(block)
+                            last = block[-1:]
+                        if last != b"\n":
+                            dst.write(b"\n")
+                            rows += 1
+            if metadata is not None:
+                atomic_write_text(metadata_sidecar(out), json.dumps(metadata, ensure_ascii=False, indent=2))
+            return None if fmt in ("csv", "tsv") else rows
+        if data:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            schemas = [pq.read_schema(p) for p in data]
+            for p, sch in zip(data[1:], schemas[1:], strict=True):
+                if sch.names != schemas[0].names:
+                    raise InputError(f"its columns differ from {data[0].name}'s", path=str(p))
+            try:
+                schema = pa.unify_schemas([s.remove_metadata() for s in schemas], promote_options="permissive")
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                raise InputError(f"the shards' column types do not agree: {exc}") from exc
+            meta = dict(schemas[0].metadata or {})
+            if metadata is not None:
+                meta[b"mpsoc_nlp"] = json.dumps(metadata, ensure_ascii=False).encode("utf-8")
+            schema = schema.with_metadata(meta)
+            with pq.ParquetWriter(tmp, schema) as writer:
+                for p in data:
+                    for batch in pq.ParquetFile(p).iter_batches():
+                        writer.write_table(pa.Table.from_batches([batch]).cast(schema))
+                        rows += batch.num_rows
+    return rows
