@@ -83,13 +83,16 @@ def _root(
     _configure_logging(level)
 
 
+class _CliHandler(logging.StreamHandler):
+    """The handler the command adds (and replaces when run again in one process)."""
+
+
 def _configure_logging(level: int) -> None:
     """Log the package's messages to stderr; the root logger (and whoever listens there) is left alone."""
     pkg = logging.getLogger("mpsoc_nlp")
-    for handler in [h for h in pkg.handlers if getattr(h, "_mpsoc_cli", False)]:
-        pkg.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
-    handler._mpsoc_cli = True  # type: ignore[attr-defined]
+    for old in [h for h in pkg.handlers if isinstance(h, _CliHandler)]:
+        pkg.removeHandler(old)
+    handler = _CliHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("mpsoc: %(levelname)s: %(message)s"))
     pkg.addHandler(handler)
     pkg.setLevel(level)
@@ -107,7 +110,7 @@ def validate(
 ) -> None:
     """Check coded segment tables and summarise them, or list every problem at once."""
     from .corpus import summarize
-    from .io import read_segments
+    from .io.segments import read_segments
     from .reporting import format_summary
 
     cb = _codebook(codebook)

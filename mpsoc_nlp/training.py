@@ -17,7 +17,7 @@ from ._fs import PathArg
 from .codebook import Codebook
 from .corpus import select_coder, summarize
 from .errors import InputError
-from .io import read_segments
+from .io.segments import read_segments
 from .models.base import BaseCoder
 from .models.folder import BACKENDS, backend_class
 

@@ -1,10 +1,36 @@
-"""Readers and writers, one module per family of formats."""
+"""Readers and writers, one module per family of formats.
 
-from .journals import read_journal
-from .qdpx import read_qdpx, write_qdc, write_qdpx
-from .segments import iter_segment_chunks, read_segments
-from .tables import Table, decode_text, read_table
-from .transcripts import read_transcript
+The names below are imported when first used (PEP 562): ``from mpsoc_nlp.io import read_segments``
+does not import the REFI-QDA or journal modules.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .journals import read_journal
+    from .qdpx import import_qdpx, read_qdpx, write_qdc, write_qdpx
+    from .segments import iter_segment_chunks, read_segments
+    from .tables import Table, TableWriter, decode_text, merge_tables, read_table
+    from .transcripts import read_transcript
+
+_LAZY = {
+    "read_segments": ".segments",
+    "iter_segment_chunks": ".segments",
+    "read_table": ".tables",
+    "decode_text": ".tables",
+    "Table": ".tables",
+    "TableWriter": ".tables",
+    "merge_tables": ".tables",
+    "read_transcript": ".transcripts",
+    "read_journal": ".journals",
+    "read_qdpx": ".qdpx",
+    "import_qdpx": ".qdpx",
+    "write_qdpx": ".qdpx",
+    "write_qdc": ".qdpx",
+}
 
 __all__ = [
     "read_segments",
@@ -13,8 +39,23 @@ __all__ = [
     "read_transcript",
     "read_journal",
     "read_qdpx",
+    "import_qdpx",
     "write_qdpx",
     "write_qdc",
     "decode_text",
     "Table",
+    "TableWriter",
+    "merge_tables",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
