@@ -108,3 +108,15 @@ def test_package_face_exports_the_verbs_lazily():
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["[]", "False"]
+
+
+def test_the_estimator_contract_imports_no_backend():
+    probe = (
+        "import sys, mpsoc_nlp.models.base, mpsoc_nlp.models.folder, mpsoc_nlp.training\n"
+        "print(sorted(m for m in ('mpsoc_nlp.models.linear', 'mpsoc_nlp.models.transformer') if m in sys.modules))\n"
+        "from mpsoc_nlp.models.folder import backend_class\n"
+        "from mpsoc_nlp.training import make_coder\n"
+        "print(type(make_coder('linear')) is backend_class('linear'), 'mpsoc_nlp.models.transformer' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines() == ["[]", "True False"]
