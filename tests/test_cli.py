@@ -80,6 +80,12 @@ def test_import_does_not_import_torch():
 HEAVY = ("torch", "transformers", "matplotlib", "pyarrow")
 
 
+def _probe(code: str) -> list[str]:
+    """The lines a fresh interpreter prints running ``code`` (so sys.modules starts empty)."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return done.stdout.splitlines()
+
+
 @pytest.mark.parametrize(
     "code",
     [
@@ -90,8 +96,7 @@ HEAVY = ("torch", "transformers", "matplotlib", "pyarrow")
 )
 def test_import_and_help_stay_light(code):
     probe = code + f"\nimport sys\nprint(sorted(m for m in {HEAVY!r} if m in sys.modules))"
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert _probe(probe)[-1] == "[]"
 
 
 def test_package_face_exports_the_verbs_lazily():
@@ -106,8 +111,7 @@ def test_package_face_exports_the_verbs_lazily():
         "missing = [n for n in mpsoc_nlp.__all__ if n != 'TransformerCoder' and getattr(mpsoc_nlp, n) is None]\n"
         "print(missing, 'mpsoc_nlp.models.transformer' in sys.modules)"
     )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert done.stdout.split() == ["[]", "False"]
+    assert _probe(probe) == ["[] False"]
 
 
 def test_the_estimator_contract_imports_no_backend():
@@ -118,5 +122,4 @@ def test_the_estimator_contract_imports_no_backend():
         "from mpsoc_nlp.training import make_coder\n"
         "print(type(make_coder('linear')) is backend_class('linear'), 'mpsoc_nlp.models.transformer' in sys.modules)"
     )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert done.stdout.splitlines() == ["[]", "True False"]
+    assert _probe(probe) == ["[]", "True False"]
