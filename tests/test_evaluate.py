@@ -26,6 +26,7 @@ from mpsoc_nlp.models.base import BaseCoder
 from mpsoc_nlp.report_files import write_evaluation
 
 from .conftest import SAMPLES
+from .metrics_keys import expected, key_paths
 
 PNGS = ["model_vs_humans.png", "per_code_f1_kappa.png", "confusion_type.png", "confusion_valence.png"]
 
@@ -120,6 +121,11 @@ def test_metrics_structure_and_ranges(report, gold_docs):
     # the A-only document makes "all of A's segments" larger than the shared ones
     by_id = {c["id"]: c for c in metrics["comparisons"]}
     assert by_id["A vs model"]["segments"] > by_id["A vs B"]["segments"] == by_id["B vs model"]["segments"]
+
+
+def test_metrics_json_keeps_its_keys(report):
+    metrics = json.loads((report[1] / "metrics.json").read_text(encoding="utf-8"))
+    assert key_paths(metrics, coders=metrics["gold"]["coders"]) == expected("evaluate")
 
 
 def test_verdicts_follow_the_rule(report):
