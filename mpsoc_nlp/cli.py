@@ -433,7 +433,7 @@ def agreement(
 ) -> None:
     """Inter-rater agreement: every statistic that applies to a ratings file (unit, coder, value), or the MPSOC
     views of a segment table with several coders (per code, type, valence and whole sets, with intervals)."""
-    from .coder_agreement import agreement_report
+    from .agreement import agreement_report
     from .reporting import agreement_text
 
     if level not in ("nominal", "ordinal", "interval", "ratio"):

@@ -341,7 +341,7 @@ def _comparison(
     codebook: Codebook,
     settings: dict[str, Any],
 ) -> dict[str, Any]:
-    from .coder_agreement import segment_agreement, views_records
+    from .agreement import segment_agreement, views_records
 
     ids = set(segment_ids)
     sub = ratings.loc[ratings["coder"].isin([first, second]) & ratings["segment_id"].isin(ids)]
@@ -386,7 +386,7 @@ def _verdicts(
     codebook: Codebook,
     statistic: str,
 ) -> list[dict[str, Any]]:
-    from .coder_agreement import SET_STATISTICS
+    from .agreement import SET_STATISTICS
 
     variables = (
         [("code", c) for c in codebook.codes]
@@ -486,8 +486,8 @@ def evaluate_model(
     -------
     Evaluation
     """
+    from .agreement import BINARY_STATISTICS
     from .classification import predict_frame, prediction_metadata
-    from .coder_agreement import BINARY_STATISTICS
     from .models.base import load_model
 
     if statistic not in BINARY_STATISTICS:

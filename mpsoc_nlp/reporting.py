@@ -192,7 +192,7 @@ def _ci(est: Any, low: Any, high: Any, *, digits: int = 2) -> str:
 
 
 def agreement_text(report: Any) -> str:
-    """Plain text of an :class:`~mpsoc_nlp.coder_agreement.AgreementReport`, as ``mpsoc agreement`` prints it."""
+    """Plain text of an :class:`~mpsoc_nlp.agreement.AgreementReport`, as ``mpsoc agreement`` prints it."""
     if report.kind == "ratings":
         table = report.table
 
@@ -222,7 +222,7 @@ def agreement_text(report: Any) -> str:
 
 
 def segment_agreement_text(views: Any, *, files: Sequence[str] = ()) -> str:
-    """Plain text of :func:`~mpsoc_nlp.coder_agreement.segment_agreement`: the MPSOC views."""
+    """Plain text of :func:`~mpsoc_nlp.agreement.segment_agreement`: the MPSOC views."""
     a = views.attrs
     coders = a["coders"]
     two = len(coders) == 2

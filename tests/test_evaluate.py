@@ -18,8 +18,8 @@ import pytest
 from sklearn.metrics import cohen_kappa_score, f1_score
 
 from mpsoc_nlp import Codebook, read_segments
+from mpsoc_nlp.agreement import f1_interval
 from mpsoc_nlp.cli import main
-from mpsoc_nlp.coder_agreement import f1_interval
 from mpsoc_nlp.evaluation import evaluate_model, multilabel_confusion
 from mpsoc_nlp.models import load_model
 from mpsoc_nlp.models.base import BaseCoder
