@@ -84,9 +84,8 @@ def _dimension(truth: np.ndarray, pred: np.ndarray, names: Sequence[str]) -> dic
 
 def _collapse(m: np.ndarray, codebook: Codebook, dimension: str) -> np.ndarray:
     """Multi-hot codes -> multi-hot community types (``"type"``) or valences (``"valence"``)."""
-    pick = codebook.type_of if dimension == "type" else codebook.valence_of
-    names = codebook.type_names if dimension == "type" else codebook.valence_names
-    return np.stack([m[:, [i for i, c in enumerate(codebook.codes) if pick(c) == n]].max(axis=1) for n in names], 1)
+    groups = codebook.members(codebook.codes)[dimension]
+    return np.stack([m[:, [codebook.index(c) for c in group]].max(axis=1) for group in groups.values()], 1)
 
 
 def score(

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import pandas as pd
 
+from mpsoc_nlp.codebook import Codebook
 from mpsoc_nlp.errors import InputError
 
 from .bootstrap import bootstrap_ci, f1_interval
@@ -52,15 +53,15 @@ _TWO_CODER = ("cohen_kappa", "f1")
 def variable_members(level: str, name: str, codes: Sequence[str]) -> frozenset[str]:
     """The codes that make variable ``name`` present: the code itself, or every code of a type/valence.
 
+    Type and valence membership is :meth:`Codebook.members <mpsoc_nlp.codebook.Codebook.members>`.
+
     >>> sorted(variable_members("valence", "negativ", ["a:positiv", "a:negativ", "b:negativ"]))
     ['a:negativ', 'b:negativ']
     """
     if level == "code":
         return frozenset({name})
-    if level == "type":
-        return frozenset(c for c in codes if c.split(":", 1)[0] == name)
-    if level == "valence":
-        return frozenset(c for c in codes if c.split(":", 1)[-1] == name)
+    if level in ("type", "valence"):
+        return frozenset(Codebook.members(codes)[level].get(name, ()))
     raise ValueError(f"unknown level {level!r}")
 
 
@@ -100,16 +101,13 @@ def _mpsoc_variables(codes: Sequence[str]) -> list[tuple[str, str, frozenset[str
     """(level, name, member codes) for every code, community type and valence, in codebook order."""
     if len(set(codes)) != len(codes):
         raise InputError("codes lists a code twice", path="code_agreement")
-    parts = []
     for c in codes:
         if not isinstance(c, str) or c.count(":") != 1:
             raise InputError(f"a code is 'type:valence'; got {c!r}", path="code_agreement")
-        parts.append(c.split(":"))
-    types = list(dict.fromkeys(t for t, _ in parts))
-    valences = list(dict.fromkeys(v for _, v in parts))
+    groups = Codebook.members(codes)
     out = [("code", c, frozenset({c})) for c in codes]
-    out += [("type", t, frozenset(c for c, (ct, _) in zip(codes, parts, strict=True) if ct == t)) for t in types]
-    out += [("valence", v, frozenset(c for c, (_, cv) in zip(codes, parts, strict=True) if cv == v)) for v in valences]
+    for level in ("type", "valence"):
+        out += [(level, name, frozenset(group)) for name, group in groups[level].items()]
     return out
 
 
@@ -359,6 +357,7 @@ def segment_agreement(
 
     sets = [frozenset(v) for v in frame[value]]
     order = {c: i for i, c in enumerate(codes)}
+    members_of = {(level, name): members for level, name, members in _mpsoc_variables(codes)}
     stats: tuple[str, ...]
     categories: list[bool] | None
     for i, row in table.iterrows():
@@ -366,7 +365,7 @@ def segment_agreement(
             values = pd.Series([tuple(sorted(s, key=order.__getitem__)) for s in sets], dtype=object)
             stats, categories = SET_STATISTICS, None
         else:
-            members = variable_members(str(row["level"]), str(row["name"]), codes)
+            members = members_of[(str(row["level"]), str(row["name"]))]
             values = pd.Series([not s.isdisjoint(members) for s in sets], dtype=bool)
             stats, categories = BINARY_STATISTICS, [False, True]
             if wide is not None:
