@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import cohen_kappa_score
 from sklearn.model_selection import GroupKFold
 
+from .agreement.statistics import UndefinedStatisticWarning, cohen_kappa
 from .codebook import Codebook
 from .errors import InputError
 from .models.base import BaseCoder
@@ -39,7 +39,9 @@ def _safe_div(a: float, b: float) -> float:
 def binary_scores(truth: np.ndarray, pred: np.ndarray) -> dict[str, float | int]:
     """Precision, recall, F1, Cohen's kappa and counts of one binary decision.
 
-    Undefined values (no predicted or no true positives, one class only) are ``nan``.
+    Undefined values (no predicted or no true positives, one class only) are ``nan``. Kappa is
+    :func:`~mpsoc_nlp.agreement.statistics.cohen_kappa` with the truth and the prediction as the
+    two coders.
 
     >>> s = binary_scores(np.array([1, 1, 0, 0]), np.array([1, 0, 0, 0]))
     >>> (s["precision"], s["recall"], round(s["f1"], 3), s["kappa"])
@@ -56,9 +58,13 @@ def binary_scores(truth: np.ndarray, pred: np.ndarray) -> dict[str, float | int]
     if len(set(t.tolist()) | set(p.tolist())) < 2:
         kappa = float("nan")
     else:
+        n = len(t)
+        ratings = pd.DataFrame(
+            {"unit": np.tile(np.arange(n), 2), "coder": np.repeat([0, 1], n), "value": np.concatenate([t, p])}
+        )
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            kappa = float(cohen_kappa_score(t, p))
+            warnings.simplefilter("ignore", UndefinedStatisticWarning)
+            kappa = cohen_kappa(ratings)
     return {
         "precision": precision,
         "recall": recall,
