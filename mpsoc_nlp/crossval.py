@@ -14,7 +14,8 @@ from .codebook import Codebook
 from .evaluation import CrossValidation, cross_validate
 from .io.predictions import PROBA_PREFIX
 from .models.base import atomic_folder
-from .reporting import plot_learning_curve, scores_markdown
+from .plots import plot_learning_curve
+from .reporting import scores_markdown
 from .training import load_training_data, make_coder
 
 __all__ = ["run_crossval"]

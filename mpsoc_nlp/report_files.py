@@ -77,21 +77,22 @@ def write_disagreements(evaluation: Evaluation, path: PathArg) -> None:
 
 def write_evaluation(evaluation: Evaluation, out: PathArg, *, force: bool = False) -> Path:
     """Write the report folder ``out`` (atomically; an existing folder only with ``force``)."""
-    from . import reporting
+    from . import plots
+    from .report_pages import EVALUATION_PLOTS, evaluation_html, evaluation_markdown
 
     m = evaluation.metrics
     with atomic_folder(out, force=force) as tmp:
-        reporting.plot_model_vs_humans(m, tmp / "model_vs_humans.png")
-        reporting.plot_per_code(m, tmp / "per_code_f1_kappa.png")
-        reporting.plot_confusion(m["confusion"]["type"], tmp / "confusion_type.png", dimension="type")
+        plots.plot_model_vs_humans(m, tmp / "model_vs_humans.png")
+        plots.plot_per_code(m, tmp / "per_code_f1_kappa.png")
+        plots.plot_confusion(m["confusion"]["type"], tmp / "confusion_type.png", dimension="type")
         if m["confusion"].get("valence"):
-            reporting.plot_confusion(m["confusion"]["valence"], tmp / "confusion_valence.png", dimension="valence")
-        images = {file: (tmp / file).read_bytes() for file, _ in reporting.EVALUATION_PLOTS if (tmp / file).is_file()}
+            plots.plot_confusion(m["confusion"]["valence"], tmp / "confusion_valence.png", dimension="valence")
+        images = {file: (tmp / file).read_bytes() for file, _ in EVALUATION_PLOTS if (tmp / file).is_file()}
         (tmp / "metrics.json").write_text(
             json.dumps(m, ensure_ascii=False, indent=2, allow_nan=False) + "\n", encoding="utf-8"
         )
-        (tmp / "report.md").write_text(reporting.evaluation_markdown(m), encoding="utf-8")
-        (tmp / "report.html").write_text(reporting.evaluation_html(m, images), encoding="utf-8")
+        (tmp / "report.md").write_text(evaluation_markdown(m), encoding="utf-8")
+        (tmp / "report.html").write_text(evaluation_html(m, images), encoding="utf-8")
         write_disagreements(evaluation, tmp / "disagreements.xlsx")
     return Path(out)
 
