@@ -1,6 +1,6 @@
 """The evaluation report (``mpsoc evaluate``) as blocks, rendered as Markdown and as self-contained HTML.
 
-No statistics here: every number comes from the evaluation's ``metrics``.
+No statistics here: every number comes from the :class:`~mpsoc_nlp.results.Evaluation`.
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from .reporting import STATISTIC_LABELS, SUMMARY_LABELS, _ci, _missing
+from .results import Comparison, Evaluation, Interval, Verdict
 
 __all__ = ["EVALUATION_PLOTS", "evaluation_html", "evaluation_markdown"]
 
@@ -20,66 +21,60 @@ EVALUATION_PLOTS = (
 )
 
 
-def _verdict_word(v: dict[str, Any]) -> str:
+def _verdict_word(v: Verdict) -> str:
     return {"within": "within", "below": "below", "above": "above", "not_available": "n/a", "undefined": "undefined"}[
-        v["verdict"]
+        v.verdict
     ]
 
 
-def _comparison_index(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {c["id"]: c for c in metrics["comparisons"]}
+def _interval(s: Interval, digits: int = 2) -> str:
+    return _ci(s.estimate, s.low, s.high, digits=digits)
 
 
-def _stat_of(comp: dict[str, Any], level_key: str, name: str, stat: str) -> dict[str, Any]:
-    return comp["agreement"][level_key].get(name, {}).get(stat) or {}
-
-
-def _ci_of(comp: dict[str, Any], level_key: str, name: str, stat: str, digits: int = 2) -> str:
-    s = _stat_of(comp, level_key, name, stat)
-    return _ci(s.get("estimate"), s.get("low"), s.get("high"), digits=digits)
+def _ci_of(comp: Comparison, level: str, name: str, stat: str, digits: int = 2) -> str:
+    return _interval(comp.statistic(level, name, stat), digits)
 
 
 def _num_or_dash(x: Any, digits: int = 2) -> str:
     return "–" if _missing(x) else f"{x:.{digits}f}"
 
 
-def _evaluation_blocks(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
+def _evaluation_blocks(ev: Evaluation) -> list[tuple[str, Any]]:
     """The report as blocks: (h1|h2|h3|p|list, text), ("table", (header, rows)) and ("img", (file, caption))."""
-    m = metrics
-    comps = _comparison_index(m)
-    model = m["model"]
-    gold = m["gold"]
-    st = m["settings"]
-    mc = m["model_coder"]
-    humans = gold["coders"]
-    stat_label = STATISTIC_LABELS.get(st["verdict_statistic"], st["verdict_statistic"])
+    comps = ev.comparisons
+    model = ev.model
+    gold = ev.gold
+    st = ev.settings
+    mc = ev.model_coder
+    humans = gold.coders
+    stat_label = STATISTIC_LABELS.get(st.verdict_statistic, st.verdict_statistic)
     blocks: list[tuple[str, Any]] = []
-    blocks.append(("h1", f"Evaluation of the model {model.get('model_name') or model.get('model')} as one more coder"))
+    blocks.append(("h1", f"Evaluation of the model {model.model_name or model.model} as one more coder"))
     blocks.append(
         (
             "list",
             [
-                f"Model: {model.get('model')} ({model.get('backend')} backend, codebook {model.get('codebook')}), "
+                f"Model: {model.model} ({model.backend} backend, codebook {model.codebook}), "
                 f"coding as '{mc}'.",
-                f"Gold: {gold['segments']} segments in {gold['documents']} documents"
-                + (f" from {', '.join(gold['files'])}" if gold["files"] else "")
+                f"Gold: {gold.segments} segments in {gold.documents} documents"
+                + (f" from {', '.join(gold.files)}" if gold.files else "")
                 + "; coded by "
-                + ", ".join(f"{h} ({gold['segments_per_coder'][h]} segments)" for h in humans)
+                + ", ".join(f"{h} ({gold.segments_per_coder[h]} segments)" for h in humans)
                 + ".",
-                f"Intervals: {st['confidence']:.0%} percentile bootstrap intervals, {st['resamples']} resamples of "
+                f"Intervals: {st.confidence:.0%} percentile bootstrap intervals, {st.resamples} resamples of "
                 "whole "
-                f"documents (seed {st['seed']}); segments of one interview are not independent.",
-                f"mpsoc-nlp {m['library_version']}.",
+                f"documents (seed {st.seed}); segments of one interview are not independent.",
+                f"mpsoc-nlp {ev.library_version}.",
             ],
         )
     )
-    for note in m["notes"]:
+    for note in ev.notes:
         blocks.append(("p", f"**Note.** {note}"))
 
     # verdicts
     blocks.append(("h2", "Verdicts: is the model within the range of the human coders?"))
-    if m["human_vs_human"]:
-        pairs = sorted({tuple(h["coders"]) for v in m["verdicts"] for h in v["human"]})
+    if ev.human_vs_human:
+        pairs = sorted({h.coders for v in ev.verdicts for h in v.human})
         blocks.append(
             (
                 "p",
@@ -97,29 +92,22 @@ def _evaluation_blocks(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
             + ["human range", "verdict"]
         )
         rows = []
-        for v in m["verdicts"]:
-            human_by_pair = {tuple(h["coders"]): h for h in v["human"]}
+        for v in ev.verdicts:
+            human_by_pair = {h.coders: h.interval for h in v.human}
             rows.append(
-                [v["level"], f"`{v['name']}`", _num_or_dash(v["model"])]
-                + [_num_or_dash(v["model_by_coder"].get(h)) for h in humans]
+                [v.level, f"`{v.name}`", _num_or_dash(v.model)]
+                + [_num_or_dash(v.model_by_coder.get(h)) for h in humans]
+                + [_interval(human_by_pair.get(p, Interval())) for p in pairs]
                 + [
-                    _ci(
-                        human_by_pair.get(p, {}).get("estimate"),
-                        human_by_pair.get(p, {}).get("low"),
-                        human_by_pair.get(p, {}).get("high"),
-                    )
-                    for p in pairs
-                ]
-                + [
-                    f"{_num_or_dash(v['human_low'])} – {_num_or_dash(v['human_high'])}",
+                    f"{_num_or_dash(v.human_low)} – {_num_or_dash(v.human_high)}",
                     f"**{_verdict_word(v)}**",
                 ]
             )
         blocks.append(("table", (header, rows)))
         counts: dict[str, int] = {}
-        for v in m["verdicts"]:
-            if v["level"] == "code":
-                counts[v["verdict"]] = counts.get(v["verdict"], 0) + 1
+        for v in ev.verdicts:
+            if v.level == "code":
+                counts[v.verdict] = counts.get(v.verdict, 0) + 1
         blocks.append(
             (
                 "p",
@@ -136,20 +124,20 @@ def _evaluation_blocks(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
 
     # per coder
     for h in humans:
-        info = m["by_coder"][h]
+        info = ev.by_coder[h]
         blocks.append(("h2", f"Coder {h}"))
-        for pair in info["pairs"]:
-            hc, mcomp = comps[pair["human"]], comps[pair["model"]]
-            other = pair["other"]
+        for pair in info.pairs:
+            hc, mcomp = comps[pair.human], comps[pair.model]
+            other = pair.other
             blocks.append(
                 (
                     "h3",
-                    f"The model vs {h} beside {other} vs {h}, on the {pair['segments']} segments both {h} and "
+                    f"The model vs {h} beside {other} vs {h}, on the {pair.segments} segments both {h} and "
                     f"{other} coded "
-                    f"({mcomp['documents']} documents)",
+                    f"({mcomp.documents} documents)",
                 )
             )
-            for key, title in (("per_code", "code"), ("per_type", "community type"), ("per_valence", "valence")):
+            for level, title in (("code", "code"), ("type", "community type"), ("valence", "valence")):
                 header = [
                     title,
                     f"kappa: model vs {h}",
@@ -161,20 +149,19 @@ def _evaluation_blocks(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
                     "verdict",
                 ]
                 rows = []
-                verdict_of = {(v["level"], v["name"]): v for v in m["verdicts"]}
-                level = {"per_code": "code", "per_type": "type", "per_valence": "valence"}[key]
-                for name in mcomp["agreement"][key]:
-                    v = verdict_of.get((level, name))
+                verdict_of = {(v.level, v.name): v for v in ev.verdicts}
+                for name in mcomp.agreement[level]:
+                    verdict = verdict_of.get((level, name))
                     rows.append(
                         [
                             f"`{name}`",
-                            _ci_of(mcomp, key, name, "cohen_kappa"),
-                            _ci_of(hc, key, name, "cohen_kappa"),
-                            _ci_of(mcomp, key, name, "f1"),
-                            _ci_of(hc, key, name, "f1"),
-                            _ci_of(mcomp, key, name, "krippendorff_alpha"),
-                            _ci_of(hc, key, name, "krippendorff_alpha"),
-                            _verdict_word(v) if v else "",
+                            _ci_of(mcomp, level, name, "cohen_kappa"),
+                            _ci_of(hc, level, name, "cohen_kappa"),
+                            _ci_of(mcomp, level, name, "f1"),
+                            _ci_of(hc, level, name, "f1"),
+                            _ci_of(mcomp, level, name, "krippendorff_alpha"),
+                            _ci_of(hc, level, name, "krippendorff_alpha"),
+                            _verdict_word(verdict) if verdict else "",
                         ]
                     )
                 if rows:
@@ -182,20 +169,20 @@ def _evaluation_blocks(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
             set_rows = [
                 [
                     STATISTIC_LABELS[s],
-                    _ci_of(mcomp, "sets", "(whole sets)", s, 3),
-                    _ci_of(hc, "sets", "(whole sets)", s, 3),
+                    _ci_of(mcomp, "set", "(whole sets)", s, 3),
+                    _ci_of(hc, "set", "(whole sets)", s, 3),
                 ]
                 for s in ("percent_agreement", "cohen_kappa", "krippendorff_alpha_masi")
             ]
             blocks.append(("p", "Whole sets of codes (exact match; MASI gives partial credit for overlapping sets):"))
             blocks.append(("table", (["statistic", f"model vs {h}", f"{other} vs {h}"], set_rows)))
-        comp = comps[info["model"]]
-        sc = m["scores"][h]
+        comp = comps[info.model]
+        sc = ev.scores[h]
         blocks.append(
             (
                 "h3",
-                f"The model against {h} as gold, on all {comp['segments']} segments {h} coded "
-                f"({comp['documents']} documents)",
+                f"The model against {h} as gold, on all {comp.segments} segments {h} coded "
+                f"({comp.documents} documents)",
             )
         )
         header = [
@@ -215,9 +202,9 @@ def _evaluation_blocks(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
                     f"`{code}`",
                     _num_or_dash(s["precision"]),
                     _num_or_dash(s["recall"]),
-                    _ci_of(comp, "per_code", code, "f1"),
-                    _ci_of(comp, "per_code", code, "cohen_kappa"),
-                    _ci_of(comp, "per_code", code, "gwet_ac1"),
+                    _ci_of(comp, "code", code, "f1"),
+                    _ci_of(comp, "code", code, "cohen_kappa"),
+                    _ci_of(comp, "code", code, "gwet_ac1"),
                     str(s["support"]),
                     str(s["predicted"]),
                 ]
@@ -246,11 +233,11 @@ def _evaluation_blocks(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
     )
 
     blocks.append(("h2", "Disagreements"))
-    dis = m["disagreements"]
     blocks.append(
         (
             "p",
-            f"{dis['segments']} of {dis['of']} segments have codes on which the coders and the model do not all agree. "
+            f"{len(ev.disagreements)} of {gold.segments} segments have codes on which the coders and the model do not "
+            "all agree. "
             "They are listed side by side in disagreements.xlsx (each coder's codes, the model's codes and "
             "probabilities, and the codes in dispute) for review.",
         )
@@ -275,10 +262,10 @@ def _md_cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def evaluation_markdown(metrics: dict[str, Any]) -> str:
+def evaluation_markdown(evaluation: Evaluation) -> str:
     """``report.md`` of an evaluation; plots are linked as the PNG files beside it."""
     out: list[str] = []
-    for kind, content in _evaluation_blocks(metrics):
+    for kind, content in _evaluation_blocks(evaluation):
         if kind in ("h1", "h2", "h3"):
             out += [f"{'#' * int(kind[1])} {content}", ""]
         elif kind == "p":
@@ -318,14 +305,14 @@ figcaption{color:#555;font-size:.9em}h2{border-bottom:1px solid #ddd;padding-bot
 """
 
 
-def evaluation_html(metrics: dict[str, Any], images: dict[str, bytes]) -> str:
+def evaluation_html(evaluation: Evaluation, images: dict[str, bytes]) -> str:
     """``report.html``: self-contained (inline style, the plots embedded as base64 PNG, no links out)."""
     import base64
     import html
 
     title = "Evaluation"
     body: list[str] = []
-    for kind, content in _evaluation_blocks(metrics):
+    for kind, content in _evaluation_blocks(evaluation):
         if kind in ("h1", "h2", "h3"):
             if kind == "h1":
                 title = str(content)

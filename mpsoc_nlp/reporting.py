@@ -7,12 +7,18 @@ in :mod:`mpsoc_nlp.plots`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .results import CrossValidation
 
 __all__ = [
     "STATISTIC_LABELS",
     "SUMMARY_LABELS",
     "agreement_text",
+    "crossval_markdown",
     "format_summary",
     "scores_markdown",
     "scores_text",
@@ -111,6 +117,42 @@ def scores_text(scores: dict[str, Any]) -> str:
     for key, label in SUMMARY_LABELS:
         if key in scores["summary"]:
             lines.append(f"  {label}: {_f(scores['summary'][key])}")
+    return "\n".join(lines)
+
+
+def crossval_markdown(cv: CrossValidation, *, backend: str, coder: str | None, seed: int) -> str:
+    """``report.md`` of a cross-validation: pooled scores and, if computed, the learning curve."""
+    md = [
+        f"# Cross-validation: {backend} coder",
+        "",
+        f"{len(cv.fold_scores)} folds grouped by document (no interview or journal is split between training and "
+        f"test); codes of coder `{coder}`; seed {seed}. Scores pool the out-of-fold predictions.",
+        "",
+        scores_markdown(cv.scores, title="Pooled out-of-fold scores"),
+    ]
+    if cv.learning_curve is not None:
+        md += [
+            "",
+            "## Learning curve",
+            "",
+            "![learning curve](learning_curve.png)",
+            "",
+            _curve_md(cv.learning_curve),
+        ]
+    return "\n".join(md) + "\n"
+
+
+def _curve_md(curve: pd.DataFrame) -> str:
+    cols = [c for c in ("macro_f1", "type_macro_f1", "valence_macro_f1", "any_community_f1") if f"{c}_mean" in curve]
+    lines = [
+        "| share of training documents | segments | " + " | ".join(cols) + " |",
+        "|---:|---:|" + "---:|" * len(cols),
+    ]
+    for _, r in curve.iterrows():
+        vals = " | ".join(
+            f"{r[f'{c}_mean']:.3f} ± {0 if r[f'{c}_sd'] != r[f'{c}_sd'] else r[f'{c}_sd']:.3f}" for c in cols
+        )
+        lines.append(f"| {r['fraction']:.0%} | {r['train_segments']:.0f} | {vals} |")
     return "\n".join(lines)
 
 

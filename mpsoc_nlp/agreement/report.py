@@ -22,7 +22,7 @@ from mpsoc_nlp.codebook import Codebook
 from mpsoc_nlp.errors import InputError
 
 from .statistics import AgreementTable, agreement_table
-from .views import _number, segment_agreement, views_records
+from .views import json_number, segment_agreement, views_records
 
 __all__ = ["AgreementReport", "agreement_report"]
 
@@ -44,7 +44,7 @@ class AgreementReport:
         """JSON-ready: for ratings exactly the statistics by name plus ``warnings``."""
         if self.kind == "ratings":
             assert self.table is not None
-            out: dict[str, Any] = {k: _number(v) for k, v in self.table.items()}
+            out: dict[str, Any] = {k: json_number(v) for k, v in self.table.items()}
             out["warnings"] = list(self.table.warnings) + list(self.info.get("warnings", []))
             return out
         assert self.views is not None

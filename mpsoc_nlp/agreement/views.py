@@ -38,7 +38,9 @@ __all__ = [
     "BINARY_STATISTICS",
     "SET_STATISTICS",
     "code_agreement",
+    "json_number",
     "segment_agreement",
+    "statistics_of",
     "variable_members",
     "views_records",
 ]
@@ -403,7 +405,7 @@ def segment_agreement(
     return table
 
 
-def _number(v: Any) -> float | int | None:
+def json_number(v: Any) -> float | int | None:
     if v is None or v is pd.NA:
         return None
     if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
@@ -415,20 +417,21 @@ def _number(v: Any) -> float | int | None:
     return None if math.isnan(f) else f
 
 
+def statistics_of(row: pd.Series) -> dict[str, tuple[float | None, float | None, float | None]]:
+    """The statistics a row of :func:`segment_agreement` gives, each ``(estimate, low, high)``, JSON-ready."""
+    stats = SET_STATISTICS if row["level"] == "set" else BINARY_STATISTICS
+    return {s: (json_number(row[s]), json_number(row[f"{s}_low"]), json_number(row[f"{s}_high"])) for s in stats}
+
+
 def views_records(views: pd.DataFrame) -> list[dict[str, Any]]:
     """The rows of :func:`segment_agreement` as JSON-ready dicts, each statistic ``{estimate, low, high}``."""
     records = []
     for _, row in views.iterrows():
         rec: dict[str, Any] = {"level": row["level"], "name": row["name"]}
         for c in ("n_units", "n_present", "both_present", "first_only", "second_only", "both_absent"):
-            rec[c] = _number(row[c])
-        stats = SET_STATISTICS if row["level"] == "set" else BINARY_STATISTICS
-        for stat in stats:
-            rec[stat] = {
-                "estimate": _number(row[stat]),
-                "low": _number(row[f"{stat}_low"]),
-                "high": _number(row[f"{stat}_high"]),
-            }
+            rec[c] = json_number(row[c])
+        for stat, (estimate, low, high) in statistics_of(row).items():
+            rec[stat] = {"estimate": estimate, "low": low, "high": high}
         rec["notes"] = row["notes"] or ""
         records.append(rec)
     return records
