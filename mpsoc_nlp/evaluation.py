@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupKFold
 
+from .agreement.views import BINARY_STATISTICS, SET_STATISTICS, segment_agreement, statistics_of
 from .codebook import Codebook
 from .errors import InputError
 from .models.base import BaseCoder
@@ -178,8 +179,6 @@ def _comparison(
     *,
     id: str | None = None,
 ) -> Comparison:
-    from .agreement.views import segment_agreement, statistics_of
-
     ids = set(segment_ids)
     sub = ratings.loc[ratings["coder"].isin([first, second]) & ratings["segment_id"].isin(ids)]
     table = segment_agreement(
@@ -220,8 +219,6 @@ def _verdicts(
     codebook: Codebook,
     statistic: str,
 ) -> list[Verdict]:
-    from .agreement import SET_STATISTICS
-
     variables = (
         [("code", c) for c in codebook.codes]
         + [("type", t) for t in codebook.type_names]
@@ -314,7 +311,6 @@ def evaluate_model(
     -------
     Evaluation
     """
-    from .agreement import BINARY_STATISTICS
     from .classification import predict_frame, prediction_metadata
     from .models.base import load_model
 

@@ -97,15 +97,15 @@ def write_disagreements(evaluation: Evaluation, path: PathArg) -> None:
 
 def write_evaluation(evaluation: Evaluation, out: PathArg, *, force: bool = False) -> Path:
     """Write the report folder ``out`` (atomically; an existing folder only with ``force``)."""
-    from . import plots
+    from .plots import plot_confusion, plot_model_vs_humans, plot_per_code
     from .report_pages import EVALUATION_PLOTS, evaluation_html, evaluation_markdown
 
     with atomic_folder(out, force=force) as tmp:
-        plots.plot_model_vs_humans(evaluation, tmp / "model_vs_humans.png")
-        plots.plot_per_code(evaluation, tmp / "per_code_f1_kappa.png")
-        plots.plot_confusion(evaluation.confusion["type"], tmp / "confusion_type.png", dimension="type")
+        plot_model_vs_humans(evaluation, tmp / "model_vs_humans.png")
+        plot_per_code(evaluation, tmp / "per_code_f1_kappa.png")
+        plot_confusion(evaluation.confusion["type"], tmp / "confusion_type.png", dimension="type")
         if evaluation.confusion.get("valence"):
-            plots.plot_confusion(evaluation.confusion["valence"], tmp / "confusion_valence.png", dimension="valence")
+            plot_confusion(evaluation.confusion["valence"], tmp / "confusion_valence.png", dimension="valence")
         images = {file: (tmp / file).read_bytes() for file, _ in EVALUATION_PLOTS if (tmp / file).is_file()}
         write_metrics(evaluation.to_dict(), tmp / "metrics.json")
         (tmp / "report.md").write_text(evaluation_markdown(evaluation), encoding="utf-8")
