@@ -301,27 +301,26 @@ def evaluate(
     sheet: SheetOpt = None,
 ) -> None:
     """Evaluate a model against human coders, as one more coder; write a report folder."""
-    from .report_files import evaluate_to_folder
+    from .report_folders import evaluate_to_folder
     from .reporting import STATISTIC_LABELS
 
     ev = evaluate_to_folder(model_dir, gold, out, force=force, n_resamples=resamples, seed=seed, sheet=sheet)
-    m = ev.metrics
     typer.echo(
-        f"Evaluated the model on {m['gold']['segments']} segments in {m['gold']['documents']} documents, coded by "
-        + ", ".join(m["gold"]["coders"])
+        f"Evaluated the model on {ev.gold.segments} segments in {ev.gold.documents} documents, coded by "
+        + ", ".join(ev.gold.coders)
         + "."
     )
-    for note in m["notes"]:
+    for note in ev.notes:
         typer.echo(note)
-    if m["human_vs_human"]:
-        stat = STATISTIC_LABELS.get(m["settings"]["verdict_statistic"], m["settings"]["verdict_statistic"])
+    if ev.human_vs_human:
+        stat = STATISTIC_LABELS.get(ev.settings.verdict_statistic, ev.settings.verdict_statistic)
         typer.echo(f"Per code, the model's {stat} with the human coders (mean), against their range:")
-        for v in m["verdicts"]:
-            if v["level"] == "code":
-                model = "  –  " if v["model"] is None else f"{v['model']:5.2f}"
-                typer.echo(f"  {v['name']:<24} {model}  {v['verdict_text']}")
+        for v in ev.verdicts:
+            if v.level == "code":
+                model = "  –  " if v.model is None else f"{v.model:5.2f}"
+                typer.echo(f"  {v.name:<24} {model}  {v.verdict_text}")
     typer.echo(
-        f"{m['disagreements']['segments']} segments where coders or model differ. Wrote {out}/report.html, report.md, "
+        f"{len(ev.disagreements)} segments where coders or model differ. Wrote {out}/report.html, report.md, "
         "metrics.json, disagreements.xlsx"
     )
 
@@ -410,7 +409,7 @@ def agreement(
 ) -> None:
     """Inter-rater agreement: every statistic that applies to a ratings file (unit, coder, value), or the MPSOC
     views of a segment table with several coders (per code, type, valence and whole sets, with intervals)."""
-    from .coder_agreement import agreement_report
+    from .agreement import agreement_report
     from .reporting import agreement_text
 
     if level not in ("nominal", "ordinal", "interval", "ratio"):

@@ -434,15 +434,39 @@ class Codebook:
         codes = np.asarray(self.codes, dtype=object)
         return [tuple(codes[row]) for row in on]
 
+    @staticmethod
+    def members(codes: Iterable[str]) -> dict[str, dict[str, tuple[str, ...]]]:
+        """Which codes make up each community type and each valence: the one definition of both.
+
+        ``members(codes)["type"]`` maps each type to its codes, ``["valence"]`` each valence to
+        its codes, types and valences in the order of their first code, codes in the given order.
+        For a codebook's own codes (``cb.members(cb.codes)``) that order is :attr:`type_names`
+        and :attr:`valence_names`; a code without a valence makes up only its type. Any list of
+        ``TYPE:VALENCE`` codes works, so agreement on a few codes needs no codebook.
+
+        >>> groups = Codebook.members(["a:positiv", "a:negativ", "b:negativ"])
+        >>> groups["type"]
+        {'a': ('a:positiv', 'a:negativ'), 'b': ('b:negativ',)}
+        >>> groups["valence"]
+        {'positiv': ('a:positiv',), 'negativ': ('a:negativ', 'b:negativ')}
+        """
+        types: dict[str, list[str]] = {}
+        valences: dict[str, list[str]] = {}
+        for code in codes:
+            types.setdefault(Codebook.type_of(code), []).append(code)
+            valence = Codebook.valence_of(code)
+            if valence is not None:
+                valences.setdefault(valence, []).append(code)
+        return {
+            "type": {name: tuple(group) for name, group in types.items()},
+            "valence": {name: tuple(group) for name, group in valences.items()},
+        }
+
     def collapse(self, code_sets: Iterable[Iterable[str]], dimension: str) -> list[tuple[str, ...]]:
         """Map code sets to sets of types (``dimension='type'``) or valences (``'valence'``)."""
-        if dimension == "type":
-            order = self.type_names
-            pick = self.type_of
-        elif dimension == "valence":
-            order = self.valence_names
-            pick = self.valence_of  # type: ignore[assignment]
-        else:
+        if dimension not in ("type", "valence"):
             raise ValueError("dimension must be 'type' or 'valence'")
-        rank = {n: i for i, n in enumerate(order)}
-        return [tuple(sorted({pick(c) for c in s}, key=rank.__getitem__)) for s in code_sets]
+        groups = self.members(self.codes)[dimension]
+        name_of = {code: name for name, group in groups.items() for code in group}
+        rank = {name: i for i, name in enumerate(groups)}
+        return [tuple(sorted({name_of[c] for c in s}, key=rank.__getitem__)) for s in code_sets]

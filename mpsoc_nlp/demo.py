@@ -22,7 +22,7 @@ from .corpus import select_coder, summarize
 from .errors import InputError
 from .evaluation import score
 from .io import read_segments
-from .report_files import evaluate_to_folder
+from .report_folders import evaluate_to_folder
 from .reporting import format_summary
 from .training import train
 
@@ -123,7 +123,7 @@ def run_demo(
     evaluation = _evaluate(segments, split["test"], model, model_dir, out_dir / "evaluation", echo=echo)
     qdpx = _transcripts_to_qdpx(data_dir, model_dir, out_dir, echo=echo)
     echo(f"\nOutputs are in {out_dir}/")
-    return {"model": model_scores, "human": human, "evaluation": evaluation.metrics, "qdpx": qdpx}
+    return {"model": model_scores, "human": human, "evaluation": evaluation.to_dict(), "qdpx": qdpx}
 
 
 def _transcripts_to_qdpx(data_dir: Path, model_dir: Path, out_dir: Path, *, echo: Callable[[str], None]) -> dict:
@@ -160,33 +160,31 @@ def _evaluate(
         f"on the held-out documents ({resamples} bootstrap resamples of documents)"
     )
     ev = evaluate_to_folder(model_dir, gold, out, n_resamples=resamples, seed=0, model=model)
-    m = ev.metrics
-    comps = {c["id"]: c for c in m["comparisons"]}
-    if m["human_vs_human"]:
-        a, b = m["verdicts"][0]["human"][0]["coders"]
+    if ev.human_vs_human:
+        a, b = ev.verdicts[0].human[0].coders
         head = f"{a} vs {b} [95 % interval]"
         echo(f"   {'Cohen kappa per code':<24}  {'model vs ' + a:>11}  {'model vs ' + b:>11}  {head:<22}  verdict")
-        for v in m["verdicts"]:
-            if v["level"] != "code":
+        for v in ev.verdicts:
+            if v.level != "code":
                 continue
-            h = v["human"][0]
+            h = v.human[0].interval
             echo(
-                f"   {v['name']:<24}  {_f(_nan(v['model_by_coder'].get(a))):>11}"
-                f"  {_f(_nan(v['model_by_coder'].get(b))):>11}"
-                f"  {_ci(h['estimate'], h['low'], h['high']):<22}  {v['verdict']}"
+                f"   {v.name:<24}  {_f(_nan(v.model_by_coder.get(a))):>11}"
+                f"  {_f(_nan(v.model_by_coder.get(b))):>11}"
+                f"  {_ci(h.estimate, h.low, h.high):<22}  {v.verdict}"
             )
-        counts = pd.Series([v["verdict"] for v in m["verdicts"] if v["level"] == "code"]).value_counts()
+        counts = pd.Series([v.verdict for v in ev.verdicts if v.level == "code"]).value_counts()
         echo("   Per code: " + ", ".join(f"{n} {k}" for k, n in counts.items()) + " the range of the human coders.")
     else:
-        only = m["gold"]["coders"][0]
-        comp = comps[m["by_coder"][only]["model"]]
+        only = ev.gold.coders[0]
+        comp = ev.comparisons[ev.by_coder[only].model]
         echo(f"   one human coder ({only}): human-vs-human agreement is not available")
-        for code in m["model"]["codes"]:
-            s = comp["agreement"]["per_code"][code]["cohen_kappa"]
-            echo(f"   {code:<24}  model vs {only} kappa {_ci(s['estimate'], s['low'], s['high'])}")
+        for code in ev.model.codes:
+            s = comp.statistic("code", code, "cohen_kappa")
+            echo(f"   {code:<24}  model vs {only} kappa {_ci(s.estimate, s.low, s.high)}")
     echo(
         f"   Report: {out / 'report.html'} (and report.md, metrics.json, the plots); "
-        f"{m['disagreements']['segments']} segments where coders or model differ: {out / 'disagreements.xlsx'}"
+        f"{len(ev.disagreements)} segments where coders or model differ: {out / 'disagreements.xlsx'}"
     )
     return ev
 

@@ -1,23 +1,44 @@
-"""Model versus gold: scores per code and dimension, grouped cross-validation, learning curves."""
+"""Model versus people: the model as one more coder (:func:`evaluate_model`), grouped cross-validation.
+
+The scores of one set of codings against another are in :mod:`mpsoc_nlp.scores`.
+"""
 
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import cohen_kappa_score
 from sklearn.model_selection import GroupKFold
 
+from .agreement.views import BINARY_STATISTICS, SET_STATISTICS, segment_agreement, statistics_of
 from .codebook import Codebook
 from .errors import InputError
 from .models.base import BaseCoder
+from .results import (
+    LEVEL_KEYS,
+    VERDICTS,
+    CoderLinks,
+    Comparison,
+    ConfusionMatrix,
+    Counts,
+    CrossValidation,
+    Evaluation,
+    GoldInfo,
+    HumanPair,
+    Interval,
+    ModelInfo,
+    PairLink,
+    Settings,
+    VariableAgreement,
+    Verdict,
+)
+from .scores import binary_scores, multilabel_confusion, score
 
 __all__ = [
+    "VERDICTS",
     "score",
     "cross_validate",
     "CrossValidation",
@@ -30,122 +51,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 LEARNING_FRACTIONS = (0.2, 0.4, 0.6, 0.8, 1.0)
-
-
-def _safe_div(a: float, b: float) -> float:
-    return float(a / b) if b else float("nan")
-
-
-def binary_scores(truth: np.ndarray, pred: np.ndarray) -> dict[str, float | int]:
-    """Precision, recall, F1, Cohen's kappa and counts of one binary decision.
-
-    Undefined values (no predicted or no true positives, one class only) are ``nan``.
-
-    >>> s = binary_scores(np.array([1, 1, 0, 0]), np.array([1, 0, 0, 0]))
-    >>> (s["precision"], s["recall"], round(s["f1"], 3), s["kappa"])
-    (1.0, 0.5, 0.667, 0.5)
-    """
-    t = truth.astype(bool)
-    p = pred.astype(bool)
-    tp = int((t & p).sum())
-    fp = int((~t & p).sum())
-    fn = int((t & ~p).sum())
-    precision = _safe_div(tp, tp + fp)
-    recall = _safe_div(tp, tp + fn)
-    f1 = _safe_div(2 * tp, 2 * tp + fp + fn)
-    if len(set(t.tolist()) | set(p.tolist())) < 2:
-        kappa = float("nan")
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            kappa = float(cohen_kappa_score(t, p))
-    return {
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
-        "kappa": kappa,
-        "support": int(t.sum()),
-        "predicted": int(p.sum()),
-    }
-
-
-def _nanmean(values: Sequence[float]) -> float:
-    arr = np.asarray([v for v in values if v == v], dtype=float)
-    return float(arr.mean()) if len(arr) else float("nan")
-
-
-def _dimension(truth: np.ndarray, pred: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
-    per = {n: binary_scores(truth[:, j], pred[:, j]) for j, n in enumerate(names)}
-    tp = int((truth.astype(bool) & pred.astype(bool)).sum())
-    micro = _safe_div(2 * tp, int(truth.sum()) + int(pred.sum()))
-    macro = _nanmean([per[n]["f1"] for n in names if per[n]["support"] > 0])  # type: ignore[misc]
-    return {"per": per, "micro_f1": micro, "macro_f1": macro}
-
-
-def _collapse(m: np.ndarray, codebook: Codebook, dimension: str) -> np.ndarray:
-    """Multi-hot codes -> multi-hot community types (``"type"``) or valences (``"valence"``)."""
-    pick = codebook.type_of if dimension == "type" else codebook.valence_of
-    names = codebook.type_names if dimension == "type" else codebook.valence_names
-    return np.stack([m[:, [i for i, c in enumerate(codebook.codes) if pick(c) == n]].max(axis=1) for n in names], 1)
-
-
-def score(
-    gold: Sequence[Sequence[str]] | np.ndarray,
-    predicted: Sequence[Sequence[str]] | np.ndarray,
-    codebook: Codebook,
-) -> dict[str, Any]:
-    """Scores of predicted code sets against gold code sets.
-
-    Returns per-code precision/recall/F1/Cohen's kappa, micro and macro F1 over codes (macro over
-    codes present in the gold data), the same collapsed to community type and to valence, the F1
-    of "any community" and the exact-set accuracy.
-    """
-    y = codebook.encode(gold) if not isinstance(gold, np.ndarray) else gold
-    p = codebook.encode(predicted) if not isinstance(predicted, np.ndarray) else predicted
-    if y.shape != p.shape:
-        raise InputError(f"gold has {len(y)} segments but predictions {len(p)}")
-    codes = _dimension(y, p, codebook.codes)
-    out: dict[str, Any] = {
-        "n_segments": int(len(y)),
-        "per_code": codes["per"],
-        "summary": {"micro_f1": codes["micro_f1"], "macro_f1": codes["macro_f1"]},
-    }
-    for dimension, names in (("type", codebook.type_names), ("valence", codebook.valence_names)):
-        if not names:
-            continue
-        d = _dimension(_collapse(y, codebook, dimension), _collapse(p, codebook, dimension), names)
-        out[f"per_{dimension}"] = d["per"]
-        out["summary"].update({f"{dimension}_micro_f1": d["micro_f1"], f"{dimension}_macro_f1": d["macro_f1"]})
-    anyc = binary_scores(np.asarray(y.any(axis=1)), np.asarray(p.any(axis=1)))
-    out["any_community"] = anyc
-    out["summary"]["any_community_f1"] = anyc["f1"]
-    out["summary"]["exact_set_accuracy"] = float((y == p).all(axis=1).mean()) if len(y) else float("nan")
-    return out
-
-
-@dataclass
-class CrossValidation:
-    """The result of :func:`cross_validate`: pooled out-of-fold scores and per-fold scores."""
-
-    scores: dict[str, Any]
-    fold_scores: list[dict[str, Any]]
-    proba: np.ndarray
-    predicted: list[tuple[str, ...]]
-    folds: np.ndarray
-    learning_curve: pd.DataFrame | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            **self.scores,
-            "description": (
-                f"{len(self.fold_scores)}-fold cross-validation grouped by document, pooled out-of-fold predictions"
-            ),
-            "folds": [f["summary"] for f in self.fold_scores],
-        }
-        if self.learning_curve is not None:
-            out["learning_curve"] = self.learning_curve.to_dict(orient="records")
-        return out
 
 
 def _group_folds(groups: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -252,16 +157,6 @@ def cross_validate(
 
 MODEL_CODER = "model"
 NONE_LABEL = "(none)"
-VERDICTS = {
-    "within": "within the range of the human coders",
-    "below": "below the range of the human coders",
-    "above": "above the range of the human coders",
-    "not_available": "not available: one human coder, so no human-vs-human range",
-    "undefined": "undefined: the statistic is not defined on these segments",
-}
-_LEVEL_KEYS = {"code": "per_code", "type": "per_type", "valence": "per_valence", "set": "sets"}
-
-
 def _num(v: Any) -> float | None:
     if v is None or v is pd.NA:
         return None
@@ -269,67 +164,8 @@ def _num(v: Any) -> float | None:
     return None if f != f else f
 
 
-def multilabel_confusion(
-    rows: Sequence[Sequence[str]], columns: Sequence[Sequence[str]], labels: Sequence[str]
-) -> np.ndarray:
-    """A confusion matrix of two coders' label sets, with a last row and column for "none".
-
-    For each segment, labels both coders gave count on the diagonal. A label only the row coder
-    gave is split evenly over the labels only the column coder gave (``1/k`` each), or goes to
-    the column "none" when there are none; a label only the column coder gave, when the row
-    coder has no unmatched label, goes to the row "none". A segment both left empty counts once
-    in ("none", "none"). So each row sums to how often the row coder used the label.
-
-    >>> m = multilabel_confusion([("a",), ("b",), ()], [("a",), ("a", "c"), ("b",)], ["a", "b", "c"])
-    >>> m.tolist()  # rows a, b, c, none; columns a, b, c, none
-    [[1.0, 0.0, 0.0, 0.0], [0.5, 0.0, 0.5, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]]
-    """
-    index = {label: i for i, label in enumerate(labels)}
-    none = len(labels)
-    m = np.zeros((none + 1, none + 1))
-    for r, c in zip(rows, columns, strict=True):
-        rs, cs = set(r), set(c)
-        for label in rs & cs:
-            m[index[label], index[label]] += 1
-        r_only, c_only = sorted(rs - cs, key=index.__getitem__), sorted(cs - rs, key=index.__getitem__)
-        if not rs and not cs:
-            m[none, none] += 1
-        elif r_only and c_only:
-            for a in r_only:
-                for b in c_only:
-                    m[index[a], index[b]] += 1.0 / len(c_only)
-        elif r_only:
-            for a in r_only:
-                m[index[a], none] += 1
-        else:
-            for b in c_only:
-                m[none, index[b]] += 1
-    return m
-
-
-@dataclass
-class Evaluation:
-    """The result of :func:`evaluate_model`.
-
-    Attributes
-    ----------
-    metrics : dict
-        JSON-ready: everything ``metrics.json`` holds and the reports show.
-    disagreements : DataFrame
-        One row per segment on which the coders and the model do not all give the same set of
-        codes: ``segment_id``, ``document_id``, ``text``, one column per coder and the model
-        (``;``-joined codes, ``(no code)`` for an empty set, empty where that coder did not code
-        the segment), ``differs_on``, ``review`` and the model's ``p:CODE`` probabilities.
-    ratings : DataFrame
-        Long format (``segment_id``, ``document_id``, ``coder``, ``codes``), the model included.
-    predictions : DataFrame
-        The model's predictions for every gold segment (see :func:`~mpsoc_nlp.classification.predict_frame`).
-    """
-
-    metrics: dict[str, Any]
-    disagreements: pd.DataFrame
-    ratings: pd.DataFrame
-    predictions: pd.DataFrame
+def _count(v: Any) -> int | None:
+    return None if v is None or pd.isna(v) else int(v)
 
 
 def _comparison(
@@ -339,55 +175,50 @@ def _comparison(
     segment_ids: Sequence[Any],
     subset: str,
     codebook: Codebook,
-    settings: dict[str, Any],
-) -> dict[str, Any]:
-    from .coder_agreement import segment_agreement, views_records
-
+    settings: Settings,
+    *,
+    id: str | None = None,
+) -> Comparison:
     ids = set(segment_ids)
     sub = ratings.loc[ratings["coder"].isin([first, second]) & ratings["segment_id"].isin(ids)]
     table = segment_agreement(
         sub,
         codebook.codes,
         coders=[first, second],
-        n_resamples=settings["resamples"],
-        confidence=settings["confidence"],
-        seed=settings["seed"],
+        n_resamples=settings.resamples,
+        confidence=settings.confidence,
+        seed=settings.seed,
     )
     c1, c2 = table.attrs["coders"]
-    agreement: dict[str, dict[str, Any]] = {key: {} for key in _LEVEL_KEYS.values()}
-    for rec in views_records(table):
-        counts = {
-            "both": rec.pop("both_present"),
-            "only": {c1: rec.pop("first_only"), c2: rec.pop("second_only")},
-            "neither": rec.pop("both_absent"),
-        }
-        rec.pop("n_present")
-        level, name = rec.pop("level"), rec.pop("name")
-        rec["counts"] = counts
-        agreement[_LEVEL_KEYS[level]][name] = rec
-    return {
-        "id": f"{first} vs {second}",
-        "coders": [first, second],
-        "subset": subset,
-        "segments": int(table.attrs["n_segments"]),
-        "documents": int(table.attrs["n_documents"]),
-        "agreement": agreement,
-    }
-
-
-def _stat(comp: dict[str, Any], level_key: str, name: str, statistic: str) -> dict[str, Any]:
-    return comp["agreement"][level_key].get(name, {}).get(statistic) or {"estimate": None, "low": None, "high": None}
+    agreement: dict[str, dict[str, VariableAgreement]] = {level: {} for level in LEVEL_KEYS}
+    for _, row in table.iterrows():
+        agreement[str(row["level"])][str(row["name"])] = VariableAgreement(
+            n_units=_count(row["n_units"]),
+            statistics={stat: Interval(*values) for stat, values in statistics_of(row).items()},
+            notes=row["notes"] or "",
+            counts=Counts(
+                both=_count(row["both_present"]),
+                only={str(c1): _count(row["first_only"]), str(c2): _count(row["second_only"])},
+                neither=_count(row["both_absent"]),
+            ),
+        )
+    return Comparison(
+        id=id or f"{first} vs {second}",
+        coders=(first, second),
+        subset=subset,
+        segments=int(table.attrs["n_segments"]),
+        documents=int(table.attrs["n_documents"]),
+        agreement=agreement,
+    )
 
 
 def _verdicts(
-    comparisons: dict[str, dict[str, Any]],
+    comparisons: dict[str, Comparison],
     human_pairs: list[tuple[str, str, str, str, str]],
     model_all: dict[str, str],
     codebook: Codebook,
     statistic: str,
-) -> list[dict[str, Any]]:
-    from .coder_agreement import SET_STATISTICS
-
+) -> list[Verdict]:
     variables = (
         [("code", c) for c in codebook.codes]
         + [("type", t) for t in codebook.type_names]
@@ -396,48 +227,42 @@ def _verdicts(
     )
     out = []
     for level, name in variables:
-        key = _LEVEL_KEYS[level]
         stat = statistic if level != "set" or statistic in SET_STATISTICS else "krippendorff_alpha_masi"
         human = []
         model_values: dict[str, list[float]] = {}
         for hi, hj, h_id, mi_id, mj_id in human_pairs:
-            s = _stat(comparisons[h_id], key, name, stat)
-            human.append({"coders": [hi, hj], **s})
+            human.append(HumanPair((hi, hj), comparisons[h_id].statistic(level, name, stat)))
             for h, cid in ((hi, mi_id), (hj, mj_id)):
-                est = _stat(comparisons[cid], key, name, stat)["estimate"]
+                est = comparisons[cid].statistic(level, name, stat).estimate
                 if est is not None:
                     model_values.setdefault(h, []).append(est)
-        record: dict[str, Any] = {"level": level, "name": name, "statistic": stat, "human": human}
         if not human_pairs:
-            by_coder = {h: _stat(comparisons[cid], key, name, stat) for h, cid in model_all.items()}
-            record.update(
-                model=_num(np.mean([v["estimate"] for v in by_coder.values()]))
-                if all(v["estimate"] is not None for v in by_coder.values()) and by_coder
-                else None,
-                model_by_coder={h: v["estimate"] for h, v in by_coder.items()},
-                human_low=None,
-                human_high=None,
-                verdict="not_available",
+            by_coder = {h: comparisons[cid].statistic(level, name, stat) for h, cid in model_all.items()}
+            estimates = [v.estimate for v in by_coder.values() if v.estimate is not None]
+            model = _num(np.mean(estimates)) if by_coder and len(estimates) == len(by_coder) else None
+            out.append(
+                Verdict(
+                    level, name, stat, human, model, {h: v.estimate for h, v in by_coder.items()}, None, None,
+                    "not_available",
+                )
             )
+            continue
+        by_coder_mean: dict[str, float | None] = {h: float(np.mean(v)) for h, v in model_values.items()}
+        model = float(np.mean([x for v in model_values.values() for x in v])) if model_values else None
+        lows = [h.interval.low for h in human if h.interval.low is not None]
+        highs = [h.interval.high for h in human if h.interval.high is not None]
+        ests = [h.interval.estimate for h in human if h.interval.estimate is not None]
+        low = min(lows) if lows else (min(ests) if ests else None)
+        high = max(highs) if highs else (max(ests) if ests else None)
+        if model is None or low is None or high is None:
+            verdict = "undefined"
+        elif model < low - 1e-12:
+            verdict = "below"
+        elif model > high + 1e-12:
+            verdict = "above"
         else:
-            by_coder_mean = {h: float(np.mean(v)) for h, v in model_values.items()}
-            model = float(np.mean([x for v in model_values.values() for x in v])) if model_values else None
-            lows = [h["low"] for h in human if h["low"] is not None]
-            highs = [h["high"] for h in human if h["high"] is not None]
-            ests = [h["estimate"] for h in human if h["estimate"] is not None]
-            low = min(lows) if lows else (min(ests) if ests else None)
-            high = max(highs) if highs else (max(ests) if ests else None)
-            if model is None or low is None or high is None:
-                verdict = "undefined"
-            elif model < low - 1e-12:
-                verdict = "below"
-            elif model > high + 1e-12:
-                verdict = "above"
-            else:
-                verdict = "within"
-            record.update(model=model, model_by_coder=by_coder_mean, human_low=low, human_high=high, verdict=verdict)
-        record["verdict_text"] = VERDICTS[record["verdict"]]
-        out.append(record)
+            verdict = "within"
+        out.append(Verdict(level, name, stat, human, model, by_coder_mean, low, high, verdict))
     return out
 
 
@@ -487,7 +312,6 @@ def evaluate_model(
     Evaluation
     """
     from .classification import predict_frame, prediction_metadata
-    from .coder_agreement import BINARY_STATISTICS
     from .models.base import load_model
 
     if statistic not in BINARY_STATISTICS:
@@ -537,23 +361,19 @@ def evaluate_model(
         ],
         ignore_index=True,
     )
-    settings = {
-        "resamples": int(n_resamples),
-        "seed": int(seed),
-        "confidence": float(confidence),
-        "verdict_statistic": statistic,
-        "resampling_unit": "document_id",
-    }
+    settings = Settings(
+        resamples=int(n_resamples), seed=int(seed), confidence=float(confidence), verdict_statistic=statistic
+    )
     by_coder_ids = {h: segments.loc[segments["coder"] == h, "segment_id"].tolist() for h in humans}
 
-    comparisons: dict[str, dict[str, Any]] = {}
+    comparisons: dict[str, Comparison] = {}
     model_all: dict[str, str] = {}
     for h in humans:
         comp = _comparison(ratings, h, model_coder, by_coder_ids[h], f"all segments {h} coded", codebook, settings)
-        comparisons[comp["id"]] = comp
-        model_all[h] = comp["id"]
+        comparisons[comp.id] = comp
+        model_all[h] = comp.id
     human_pairs: list[tuple[str, str, str, str, str]] = []
-    by_coder: dict[str, dict[str, Any]] = {h: {"model": model_all[h], "pairs": []} for h in humans}
+    by_coder = {h: CoderLinks(model=model_all[h]) for h in humans}
     for i, hi in enumerate(humans):
         for hj in humans[i + 1 :]:
             shared = sorted(set(by_coder_ids[hi]) & set(by_coder_ids[hj]), key=str)
@@ -561,19 +381,20 @@ def evaluate_model(
                 continue
             subset = f"segments both {hi} and {hj} coded"
             comp = _comparison(ratings, hi, hj, shared, subset, codebook, settings)
-            comparisons[comp["id"]] = comp
+            comparisons[comp.id] = comp
             ids = []
             for h in (hi, hj):
                 if len(shared) == len(set(by_coder_ids[h])):
                     ids.append(model_all[h])  # the same segments: the same comparison
                     continue
-                mc = _comparison(ratings, h, model_coder, shared, subset, codebook, settings)
-                mc["id"] = f"{h} vs {model_coder} ({subset})"
-                comparisons[mc["id"]] = mc
-                ids.append(mc["id"])
-            human_pairs.append((hi, hj, comp["id"], ids[0], ids[1]))
-            by_coder[hi]["pairs"].append({"other": hj, "segments": len(shared), "human": comp["id"], "model": ids[0]})
-            by_coder[hj]["pairs"].append({"other": hi, "segments": len(shared), "human": comp["id"], "model": ids[1]})
+                mc = _comparison(
+                    ratings, h, model_coder, shared, subset, codebook, settings, id=f"{h} vs {model_coder} ({subset})"
+                )
+                comparisons[mc.id] = mc
+                ids.append(mc.id)
+            human_pairs.append((hi, hj, comp.id, ids[0], ids[1]))
+            by_coder[hi].pairs.append(PairLink(other=hj, segments=len(shared), human=comp.id, model=ids[0]))
+            by_coder[hj].pairs.append(PairLink(other=hi, segments=len(shared), human=comp.id, model=ids[1]))
 
     notes = []
     if len(humans) == 1:
@@ -587,7 +408,7 @@ def evaluate_model(
 
     model_codes = dict(zip(predictions["segment_id"], predictions["codes"], strict=True))
     scores = {}
-    confusion: dict[str, list[dict[str, Any]]] = {"type": [], "valence": []}
+    confusion: dict[str, list[ConfusionMatrix]] = {"type": [], "valence": []}
     dims = [("type", list(codebook.type_names))]
     if codebook.valences:
         dims.append(("valence", list(codebook.valence_names)))
@@ -595,14 +416,7 @@ def evaluate_model(
     def add_confusion(row_coder: str, col_coder: str, row_sets: list[Any], col_sets: list[Any]) -> None:
         for dim, labels in dims:
             m = multilabel_confusion(codebook.collapse(row_sets, dim), codebook.collapse(col_sets, dim), labels)
-            confusion[dim].append(
-                {
-                    "rows": row_coder,
-                    "columns": col_coder,
-                    "labels": [*labels, NONE_LABEL],
-                    "matrix": m.round(3).tolist(),
-                }
-            )
+            confusion[dim].append(ConfusionMatrix(row_coder, col_coder, [*labels, NONE_LABEL], m.round(3).tolist()))
 
     for h in humans:
         rows = segments.loc[segments["coder"] == h]
@@ -642,41 +456,26 @@ def evaluate_model(
 
     meta = prediction_metadata(model, model_dir)
     counts = segments["coder"].value_counts()
-    metrics: dict[str, Any] = {
-        "format": "mpsoc-evaluation/1",
-        "library_version": meta["library_version"],
-        "model": {k: meta[k] for k in ("model", "model_name", "backend", "codebook", "codes", "thresholds")},
-        "gold": {
-            "files": files,
-            "coders": humans,
-            "segments": int(len(unique)),
-            "documents": int(unique["document_id"].nunique()),
-            "segments_per_coder": {h: int(counts[h]) for h in humans},
-        },
-        "model_coder": model_coder,
-        "settings": settings,
-        "human_vs_human": bool(human_pairs),
-        "notes": notes,
-        "comparisons": list(comparisons.values()),
-        "by_coder": by_coder,
-        "verdicts": verdicts,
-        "scores": scores,
-        "confusion": confusion,
-        "disagreements": {"segments": int(mask.sum()), "of": int(len(unique))},
-    }
-    return Evaluation(metrics=_json_ready(metrics), disagreements=dis, ratings=ratings, predictions=predictions)
-
-
-def _json_ready(obj: Any) -> Any:
-    """Replace nan by None and numpy scalars by Python ones, recursively."""
-    if isinstance(obj, dict):
-        return {str(k): _json_ready(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_ready(v) for v in obj]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return None if obj != obj else float(obj)
-    return obj
+    return Evaluation(
+        library_version=meta["library_version"],
+        model=ModelInfo(**{k: meta[k] for k in ("model", "model_name", "backend", "codebook", "codes", "thresholds")}),
+        gold=GoldInfo(
+            files=files,
+            coders=humans,
+            segments=int(len(unique)),
+            documents=int(unique["document_id"].nunique()),
+            segments_per_coder={h: int(counts[h]) for h in humans},
+        ),
+        model_coder=model_coder,
+        settings=settings,
+        human_vs_human=bool(human_pairs),
+        notes=notes,
+        comparisons=comparisons,
+        by_coder=by_coder,
+        verdicts=verdicts,
+        scores=scores,
+        confusion=confusion,
+        disagreements=dis,
+        ratings=ratings,
+        predictions=predictions,
+    )

@@ -1,4 +1,4 @@
-"""Tests of `mpsoc agreement` (mpsoc_nlp.coder_agreement, mpsoc_nlp.io.ratings) through the CLI.
+"""Tests of `mpsoc agreement` (mpsoc_nlp.agreement, mpsoc_nlp.io.ratings) through the CLI.
 
 Expected numbers are published ones (Krippendorff 2011, as in tests/test_agreement.py), worked out
 by hand in a comment, or computed independently with scikit-learn.
@@ -15,8 +15,8 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 
 from mpsoc_nlp import Codebook, read_segments
+from mpsoc_nlp.agreement import segment_agreement
 from mpsoc_nlp.cli import main
-from mpsoc_nlp.coder_agreement import segment_agreement
 from mpsoc_nlp.errors import InputError
 from mpsoc_nlp.io.ratings import read_ratings
 

@@ -18,14 +18,15 @@ import pytest
 from sklearn.metrics import cohen_kappa_score, f1_score
 
 from mpsoc_nlp import Codebook, read_segments
+from mpsoc_nlp.agreement import f1_interval
 from mpsoc_nlp.cli import main
-from mpsoc_nlp.coder_agreement import f1_interval
 from mpsoc_nlp.evaluation import evaluate_model, multilabel_confusion
 from mpsoc_nlp.models import load_model
 from mpsoc_nlp.models.base import BaseCoder
-from mpsoc_nlp.report_files import write_evaluation
+from mpsoc_nlp.report_folders import write_evaluation
 
 from .conftest import SAMPLES
+from .metrics_keys import expected, key_paths
 
 PNGS = ["model_vs_humans.png", "per_code_f1_kappa.png", "confusion_type.png", "confusion_valence.png"]
 
@@ -120,6 +121,11 @@ def test_metrics_structure_and_ranges(report, gold_docs):
     # the A-only document makes "all of A's segments" larger than the shared ones
     by_id = {c["id"]: c for c in metrics["comparisons"]}
     assert by_id["A vs model"]["segments"] > by_id["A vs B"]["segments"] == by_id["B vs model"]["segments"]
+
+
+def test_metrics_json_keeps_its_keys(report):
+    metrics = json.loads((report[1] / "metrics.json").read_text(encoding="utf-8"))
+    assert key_paths(metrics, coders=metrics["gold"]["coders"]) == expected("evaluate")
 
 
 def test_verdicts_follow_the_rule(report):
@@ -238,7 +244,7 @@ def test_a_model_copying_a_coder_is_never_below_and_a_silent_one_is_below(corpus
     copy = evaluate_model(_Copycat(dict(zip(a["text"], a["codes"], strict=True))).fitted(cb), gold, n_resamples=100)
     silent = evaluate_model(_Copycat({}).fitted(cb), gold, n_resamples=100)
     codes_used = {c for s in a["codes"] for c in s}
-    for v_copy, v_silent in zip(copy.metrics["verdicts"], silent.metrics["verdicts"], strict=True):
+    for v_copy, v_silent in zip(copy.to_dict()["verdicts"], silent.to_dict()["verdicts"], strict=True):
         if v_copy["level"] == "code" and v_copy["name"] in codes_used:
             assert v_copy["model_by_coder"]["A"] == pytest.approx(1.0)
             assert v_copy["verdict"] in ("within", "above")
@@ -248,7 +254,7 @@ def test_a_model_copying_a_coder_is_never_below_and_a_silent_one_is_below(corpus
 def test_one_human_coder_says_human_vs_human_is_not_available(corpus, gold_docs, model_dir, tmp_path):
     gold = corpus[corpus["document_id"].isin(gold_docs) & (corpus["coder"] == "A")]
     ev = evaluate_model(model_dir, gold, n_resamples=50)
-    m = ev.metrics
+    m = ev.to_dict()
     assert m["human_vs_human"] is False and [c["id"] for c in m["comparisons"]] == ["A vs model"]
     assert {v["verdict"] for v in m["verdicts"]} == {"not_available"}
     assert "not available" in m["notes"][0]

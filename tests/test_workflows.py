@@ -14,6 +14,7 @@ from mpsoc_nlp.cli import main
 from mpsoc_nlp.models import load_model
 
 from .conftest import SAMPLES
+from .metrics_keys import expected, key_paths
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +161,7 @@ def test_crossval_with_learning_curve(tmp_path, train_file, capsys):
     assert (out / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert len(metrics["folds"]) == 3 and set(metrics["per_code"]) == set(load_model_codes())
+    assert key_paths(metrics) == expected("crossval")
     preds = pd.read_csv(out / "predictions.csv", keep_default_na=False)
     assert sorted(preds["fold"].unique()) == [0, 1, 2]
     # no document is split between folds

@@ -1,31 +1,49 @@
-"""Write an evaluation report folder: the library side of ``mpsoc evaluate``.
+"""Write every report folder: ``mpsoc evaluate``'s and ``mpsoc crossval``'s.
 
-The folder holds ``metrics.json`` (every number), ``report.md`` and a self-contained
+An evaluation folder holds ``metrics.json`` (every number), ``report.md`` and a self-contained
 ``report.html`` (plots embedded, no links out), the plots as PNG files, and
 ``disagreements.xlsx`` (each segment on which the coders and the model differ, side by side).
-It is written atomically: built under a temporary name and renamed into place.
+A cross-validation folder holds ``metrics.json``, ``report.md``, ``predictions.csv`` (out of
+fold) and, with a learning curve, ``learning_curve.csv`` and ``.png``. Folders are written
+atomically: built under a temporary name and renamed into place. ``metrics.json`` has one NaN
+policy everywhere: an undefined number is ``null``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from ._fs import atomic_folder
+from ._fs import PathArg, atomic_folder
+from .codebook import Codebook
 from .errors import OutputExistsError
-from .evaluation import Evaluation, evaluate_model
+from .evaluation import evaluate_model
+from .io.predictions import PROBA_PREFIX
+from .results import CrossValidation, Evaluation, json_ready
 
-__all__ = ["REPORT_FILES", "evaluate_to_folder", "write_evaluation", "write_disagreements"]
+__all__ = [
+    "REPORT_FILES",
+    "evaluate_to_folder",
+    "write_crossval",
+    "write_disagreements",
+    "write_evaluation",
+    "write_metrics",
+]
 
-PathArg = str | os.PathLike[str]
 
 #: The files every evaluation folder holds.
 REPORT_FILES = ("metrics.json", "report.md", "report.html", "disagreements.xlsx")
+
+
+def write_metrics(metrics: dict[str, Any], path: PathArg) -> None:
+    """``metrics.json``: indented UTF-8, an undefined number (nan) as ``null``."""
+    text = json.dumps(json_ready(metrics), ensure_ascii=False, indent=2, allow_nan=False) + "\n"
+    Path(path).write_text(text, encoding="utf-8")
 
 
 def write_disagreements(evaluation: Evaluation, path: PathArg) -> None:
@@ -34,21 +52,21 @@ def write_disagreements(evaluation: Evaluation, path: PathArg) -> None:
     from openpyxl.utils import get_column_letter
 
     frame = evaluation.disagreements
-    m = evaluation.metrics
-    coders = [*m["gold"]["coders"], m["model_coder"]]
+    gold = evaluation.gold
+    coders = [*gold.coders, evaluation.model_coder]
     about = pd.DataFrame(
         {
             "item": ["model", "gold files", "coders", "segments listed", "gold segments", "columns", "library version"],
             "value": [
-                str(m["model"].get("model")),
-                ", ".join(m["gold"]["files"]) or "(a table given in code)",
+                str(evaluation.model.model),
+                ", ".join(gold.files) or "(a table given in code)",
                 ", ".join(coders),
-                str(m["disagreements"]["segments"]),
-                str(m["gold"]["segments"]),
+                str(len(frame)),
+                str(gold.segments),
                 "one column per coder and the model: its codes; '(no code)' = no community; empty = that coder did "
                 "not code the segment. differs_on: codes not given by all. review: the model was unsure. p:CODE: the "
                 "model's probability of each code.",
-                str(m["library_version"]),
+                str(evaluation.library_version),
             ],
         }
     )
@@ -77,21 +95,19 @@ def write_disagreements(evaluation: Evaluation, path: PathArg) -> None:
 
 def write_evaluation(evaluation: Evaluation, out: PathArg, *, force: bool = False) -> Path:
     """Write the report folder ``out`` (atomically; an existing folder only with ``force``)."""
-    from . import reporting
+    from .plots import plot_confusion, plot_model_vs_humans, plot_per_code
+    from .report_pages import EVALUATION_PLOTS, evaluation_html, evaluation_markdown
 
-    m = evaluation.metrics
     with atomic_folder(out, force=force) as tmp:
-        reporting.plot_model_vs_humans(m, tmp / "model_vs_humans.png")
-        reporting.plot_per_code(m, tmp / "per_code_f1_kappa.png")
-        reporting.plot_confusion(m["confusion"]["type"], tmp / "confusion_type.png", dimension="type")
-        if m["confusion"].get("valence"):
-            reporting.plot_confusion(m["confusion"]["valence"], tmp / "confusion_valence.png", dimension="valence")
-        images = {file: (tmp / file).read_bytes() for file, _ in reporting.EVALUATION_PLOTS if (tmp / file).is_file()}
-        (tmp / "metrics.json").write_text(
-            json.dumps(m, ensure_ascii=False, indent=2, allow_nan=False) + "\n", encoding="utf-8"
-        )
-        (tmp / "report.md").write_text(reporting.evaluation_markdown(m), encoding="utf-8")
-        (tmp / "report.html").write_text(reporting.evaluation_html(m, images), encoding="utf-8")
+        plot_model_vs_humans(evaluation, tmp / "model_vs_humans.png")
+        plot_per_code(evaluation, tmp / "per_code_f1_kappa.png")
+        plot_confusion(evaluation.confusion["type"], tmp / "confusion_type.png", dimension="type")
+        if evaluation.confusion.get("valence"):
+            plot_confusion(evaluation.confusion["valence"], tmp / "confusion_valence.png", dimension="valence")
+        images = {file: (tmp / file).read_bytes() for file, _ in EVALUATION_PLOTS if (tmp / file).is_file()}
+        write_metrics(evaluation.to_dict(), tmp / "metrics.json")
+        (tmp / "report.md").write_text(evaluation_markdown(evaluation), encoding="utf-8")
+        (tmp / "report.html").write_text(evaluation_html(evaluation, images), encoding="utf-8")
         write_disagreements(evaluation, tmp / "disagreements.xlsx")
     return Path(out)
 
@@ -121,6 +137,38 @@ def evaluate_to_folder(
         confidence=confidence, sheet=sheet,
     )
     if model is not None:
-        evaluation.metrics["model"]["model"] = str(model_dir)
+        evaluation.model.model = str(model_dir)
     write_evaluation(evaluation, out, force=force)
     return evaluation
+
+
+def write_crossval(
+    folder: PathArg,
+    cv: CrossValidation,
+    rows: pd.DataFrame,
+    codebook: Codebook,
+    *,
+    backend: str,
+    coder: str | None,
+    seed: int,
+) -> None:
+    """Write the files of a cross-validation into ``folder`` (the temporary folder of ``run_crossval``).
+
+    ``rows`` are the segments cross-validated, in the order of ``cv``'s arrays.
+    """
+    from .plots import plot_learning_curve
+    from .reporting import crossval_markdown
+
+    tmp = Path(folder)
+    write_metrics({"backend": backend, "coder": coder, "seed": seed, **cv.to_dict()}, tmp / "metrics.json")
+    pred = rows[[c for c in ("segment_id", "document_id", "coder", "text") if c in rows.columns]].copy()
+    pred["gold_codes"] = ["; ".join(c) for c in rows["codes"]]
+    pred["codes"] = ["; ".join(c) for c in cv.predicted]
+    pred["fold"] = cv.folds
+    for j, code in enumerate(codebook.codes):
+        pred[f"{PROBA_PREFIX}{code}"] = np.round(cv.proba[:, j], 4)
+    pred.to_csv(tmp / "predictions.csv", index=False, encoding="utf-8")
+    if cv.learning_curve is not None:
+        cv.learning_curve.to_csv(tmp / "learning_curve.csv", index=False)
+        plot_learning_curve(cv.learning_curve, tmp / "learning_curve.png")
+    (tmp / "report.md").write_text(crossval_markdown(cv, backend=backend, coder=coder, seed=seed), encoding="utf-8")

@@ -1,0 +1,348 @@
+"""The evaluation report (``mpsoc evaluate``) as blocks, rendered as Markdown and as self-contained HTML.
+
+No statistics here: every number comes from the :class:`~mpsoc_nlp.results.Evaluation`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .reporting import STATISTIC_LABELS, SUMMARY_LABELS, _ci, _missing
+from .results import Comparison, Evaluation, Interval, Verdict
+
+__all__ = ["EVALUATION_PLOTS", "evaluation_html", "evaluation_markdown"]
+
+#: The plots of an evaluation report: file name and caption.
+EVALUATION_PLOTS = (
+    ("model_vs_humans.png", "The model beside the human coders"),
+    ("per_code_f1_kappa.png", "F1 and Cohen's kappa per code, with intervals"),
+    ("confusion_type.png", "Confusion of community types"),
+    ("confusion_valence.png", "Confusion of valences"),
+)
+
+
+def _verdict_word(v: Verdict) -> str:
+    return {"within": "within", "below": "below", "above": "above", "not_available": "n/a", "undefined": "undefined"}[
+        v.verdict
+    ]
+
+
+def _interval(s: Interval, digits: int = 2) -> str:
+    return _ci(s.estimate, s.low, s.high, digits=digits)
+
+
+def _ci_of(comp: Comparison, level: str, name: str, stat: str, digits: int = 2) -> str:
+    return _interval(comp.statistic(level, name, stat), digits)
+
+
+def _num_or_dash(x: Any, digits: int = 2) -> str:
+    return "–" if _missing(x) else f"{x:.{digits}f}"
+
+
+def _evaluation_blocks(ev: Evaluation) -> list[tuple[str, Any]]:
+    """The report as blocks: (h1|h2|h3|p|list, text), ("table", (header, rows)) and ("img", (file, caption))."""
+    comps = ev.comparisons
+    model = ev.model
+    gold = ev.gold
+    st = ev.settings
+    mc = ev.model_coder
+    humans = gold.coders
+    stat_label = STATISTIC_LABELS.get(st.verdict_statistic, st.verdict_statistic)
+    blocks: list[tuple[str, Any]] = []
+    blocks.append(("h1", f"Evaluation of the model {model.model_name or model.model} as one more coder"))
+    blocks.append(
+        (
+            "list",
+            [
+                f"Model: {model.model} ({model.backend} backend, codebook {model.codebook}), "
+                f"coding as '{mc}'.",
+                f"Gold: {gold.segments} segments in {gold.documents} documents"
+                + (f" from {', '.join(gold.files)}" if gold.files else "")
+                + "; coded by "
+                + ", ".join(f"{h} ({gold.segments_per_coder[h]} segments)" for h in humans)
+                + ".",
+                f"Intervals: {st.confidence:.0%} percentile bootstrap intervals, {st.resamples} resamples of "
+                "whole "
+                f"documents (seed {st.seed}); segments of one interview are not independent.",
+                f"mpsoc-nlp {ev.library_version}.",
+            ],
+        )
+    )
+    for note in ev.notes:
+        blocks.append(("p", f"**Note.** {note}"))
+
+    # verdicts
+    blocks.append(("h2", "Verdicts: is the model within the range of the human coders?"))
+    if ev.human_vs_human:
+        pairs = sorted({h.coders for v in ev.verdicts for h in v.human})
+        blocks.append(
+            (
+                "p",
+                f"For each code, community type, valence and whole set of codes: the model's {stat_label} with the "
+                "human coders (its mean over the coders, on the segments they share) against the range of the human "
+                f"coders' {stat_label} with each other, from the lowest lower bound to the highest upper bound of "
+                "their intervals. *Below* means the model agrees with people less than people agree with each "
+                "other; *within*, about as well.",
+            )
+        )
+        header = (
+            ["", "name", f"model ({stat_label})"]
+            + [f"model vs {h}" for h in humans]
+            + [f"{a} vs {b}" for a, b in pairs]
+            + ["human range", "verdict"]
+        )
+        rows = []
+        for v in ev.verdicts:
+            human_by_pair = {h.coders: h.interval for h in v.human}
+            rows.append(
+                [v.level, f"`{v.name}`", _num_or_dash(v.model)]
+                + [_num_or_dash(v.model_by_coder.get(h)) for h in humans]
+                + [_interval(human_by_pair.get(p, Interval())) for p in pairs]
+                + [
+                    f"{_num_or_dash(v.human_low)} – {_num_or_dash(v.human_high)}",
+                    f"**{_verdict_word(v)}**",
+                ]
+            )
+        blocks.append(("table", (header, rows)))
+        counts: dict[str, int] = {}
+        for v in ev.verdicts:
+            if v.level == "code":
+                counts[v.verdict] = counts.get(v.verdict, 0) + 1
+        blocks.append(
+            (
+                "p",
+                "Per code: "
+                + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(counts.items()))
+                + " the range "
+                "of the human coders.",
+            )
+        )
+    else:
+        blocks.append(
+            ("p", "Not available: the gold data has one human coder, so there is no human range to compare with.")
+        )
+
+    # per coder
+    for h in humans:
+        info = ev.by_coder[h]
+        blocks.append(("h2", f"Coder {h}"))
+        for pair in info.pairs:
+            hc, mcomp = comps[pair.human], comps[pair.model]
+            other = pair.other
+            blocks.append(
+                (
+                    "h3",
+                    f"The model vs {h} beside {other} vs {h}, on the {pair.segments} segments both {h} and "
+                    f"{other} coded "
+                    f"({mcomp.documents} documents)",
+                )
+            )
+            for level, title in (("code", "code"), ("type", "community type"), ("valence", "valence")):
+                header = [
+                    title,
+                    f"kappa: model vs {h}",
+                    f"kappa: {other} vs {h}",
+                    f"F1: model vs {h}",
+                    f"F1: {other} vs {h}",
+                    f"alpha: model vs {h}",
+                    f"alpha: {other} vs {h}",
+                    "verdict",
+                ]
+                rows = []
+                verdict_of = {(v.level, v.name): v for v in ev.verdicts}
+                for name in mcomp.agreement[level]:
+                    verdict = verdict_of.get((level, name))
+                    rows.append(
+                        [
+                            f"`{name}`",
+                            _ci_of(mcomp, level, name, "cohen_kappa"),
+                            _ci_of(hc, level, name, "cohen_kappa"),
+                            _ci_of(mcomp, level, name, "f1"),
+                            _ci_of(hc, level, name, "f1"),
+                            _ci_of(mcomp, level, name, "krippendorff_alpha"),
+                            _ci_of(hc, level, name, "krippendorff_alpha"),
+                            _verdict_word(verdict) if verdict else "",
+                        ]
+                    )
+                if rows:
+                    blocks.append(("table", (header, rows)))
+            set_rows = [
+                [
+                    STATISTIC_LABELS[s],
+                    _ci_of(mcomp, "set", "(whole sets)", s, 3),
+                    _ci_of(hc, "set", "(whole sets)", s, 3),
+                ]
+                for s in ("percent_agreement", "cohen_kappa", "krippendorff_alpha_masi")
+            ]
+            blocks.append(("p", "Whole sets of codes (exact match; MASI gives partial credit for overlapping sets):"))
+            blocks.append(("table", (["statistic", f"model vs {h}", f"{other} vs {h}"], set_rows)))
+        comp = comps[info.model]
+        sc = ev.scores[h]
+        blocks.append(
+            (
+                "h3",
+                f"The model against {h} as gold, on all {comp.segments} segments {h} coded "
+                f"({comp.documents} documents)",
+            )
+        )
+        header = [
+            "code",
+            "precision",
+            "recall",
+            "F1 [interval]",
+            "Cohen's kappa [interval]",
+            "Gwet's AC1",
+            f"{h} used it",
+            "model used it",
+        ]
+        rows = []
+        for code, s in sc["per_code"].items():
+            rows.append(
+                [
+                    f"`{code}`",
+                    _num_or_dash(s["precision"]),
+                    _num_or_dash(s["recall"]),
+                    _ci_of(comp, "code", code, "f1"),
+                    _ci_of(comp, "code", code, "cohen_kappa"),
+                    _ci_of(comp, "code", code, "gwet_ac1"),
+                    str(s["support"]),
+                    str(s["predicted"]),
+                ]
+            )
+        blocks.append(("table", (header, rows)))
+        summary = sc["summary"]
+        blocks.append(
+            (
+                "p",
+                "; ".join(f"{label} {_num_or_dash(summary[k], 3)}" for k, label in SUMMARY_LABELS if k in summary)
+                + ".",
+            )
+        )
+
+    blocks.append(("h2", "Plots"))
+    for file, caption in EVALUATION_PLOTS:
+        blocks.append(("img", (file, caption)))
+    blocks.append(
+        (
+            "p",
+            "Confusion matrices: rows are the first coder's community types (or valences), columns the second's. "
+            "Labels both gave lie on the diagonal; a label only the row coder gave is split over the labels only "
+            "the column coder gave, or counts under (none); so each row sums to how often the row coder used the "
+            "label. Colours show the share of the row.",
+        )
+    )
+
+    blocks.append(("h2", "Disagreements"))
+    blocks.append(
+        (
+            "p",
+            f"{len(ev.disagreements)} of {gold.segments} segments have codes on which the coders and the model do not "
+            "all agree. "
+            "They are listed side by side in disagreements.xlsx (each coder's codes, the model's codes and "
+            "probabilities, and the codes in dispute) for review.",
+        )
+    )
+    blocks.append(("h2", "How to read the numbers"))
+    blocks.append(
+        (
+            "list",
+            [
+                "Cohen's kappa and Krippendorff's alpha: agreement beyond chance on presence/absence of a code; "
+                "1 is perfect, 0 is chance level. Rare codes make them unstable: read them with their intervals.",
+                "Gwet's AC1: like kappa, but stays high when both coders agree that a rare code is absent.",
+                "F1: the share of the codes two coders gave on which they met; symmetric in the two coders.",
+                "A dash (–) is a statistic that is undefined on these segments (for example a code nobody used).",
+            ],
+        )
+    )
+    return blocks
+
+
+def _md_cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def evaluation_markdown(evaluation: Evaluation) -> str:
+    """``report.md`` of an evaluation; plots are linked as the PNG files beside it."""
+    out: list[str] = []
+    for kind, content in _evaluation_blocks(evaluation):
+        if kind in ("h1", "h2", "h3"):
+            out += [f"{'#' * int(kind[1])} {content}", ""]
+        elif kind == "p":
+            out += [content, ""]
+        elif kind == "list":
+            out += [f"- {item}" for item in content] + [""]
+        elif kind == "table":
+            header, rows = content
+            out.append("| " + " | ".join(_md_cell(h) for h in header) + " |")
+            out.append("|" + "|".join("---" if i < 2 else "---:" for i in range(len(header))) + "|")
+            out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
+            out.append("")
+        elif kind == "img":
+            file, caption = content
+            out += [f"![{caption}]({file})", ""]
+    return "\n".join(out)
+
+
+def _inline_html(text: str) -> str:
+    import html
+    import re
+
+    text = html.escape(str(text), quote=False)
+    text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
+    text = re.sub(r"\*(.+?)\*", r"<em>\1</em>", text)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
+
+
+_HTML_STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
+color:#222;line-height:1.45}
+table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.9em}
+th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right;vertical-align:top}
+th{background:#f0f0f0}td:first-child,th:first-child,td:nth-child(2),th:nth-child(2){text-align:left}
+code{font-size:.95em}figure{margin:1em 0}figure img{max-width:100%;border:1px solid #ddd}
+figcaption{color:#555;font-size:.9em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
+"""
+
+
+def evaluation_html(evaluation: Evaluation, images: dict[str, bytes]) -> str:
+    """``report.html``: self-contained (inline style, the plots embedded as base64 PNG, no links out)."""
+    import base64
+    import html
+
+    title = "Evaluation"
+    body: list[str] = []
+    for kind, content in _evaluation_blocks(evaluation):
+        if kind in ("h1", "h2", "h3"):
+            if kind == "h1":
+                title = str(content)
+            body.append(f"<{kind}>{_inline_html(content)}</{kind}>")
+        elif kind == "p":
+            body.append(f"<p>{_inline_html(content)}</p>")
+        elif kind == "list":
+            body.append("<ul>" + "".join(f"<li>{_inline_html(i)}</li>" for i in content) + "</ul>")
+        elif kind == "table":
+            header, rows = content
+            body.append(
+                "<table><thead><tr>"
+                + "".join(f"<th>{_inline_html(h)}</th>" for h in header)
+                + "</tr></thead><tbody>"
+                + "".join("<tr>" + "".join(f"<td>{_inline_html(c)}</td>" for c in row) + "</tr>" for row in rows)
+                + "</tbody></table>"
+            )
+        elif kind == "img":
+            file, caption = content
+            data = images.get(file)
+            if data is None:
+                continue
+            b64 = base64.b64encode(data).decode("ascii")
+            body.append(
+                f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{b64}">'
+                f"<figcaption>{html.escape(caption)} ({html.escape(file)})</figcaption></figure>"
+            )
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{_HTML_STYLE}</style>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )
