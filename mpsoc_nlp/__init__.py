@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from . import agreement
+    from .agreement.report import agreement_report
     from .classification import classify
     from .classification import merge_predictions as merge
     from .codebook import Codebook
-    from .coder_agreement import agreement_report as agreement
     from .corpus import SEGMENT_COLUMNS, select_coder, summarize
-    from .crossval import run_crossval as crossval
+    from .crossvalidation import run_crossval as crossval
     from .errors import (
         CodebookError,
         InputError,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
         NotFittedError,
         OutputExistsError,
     )
+    from .evaluation import evaluate_model
     from .io.journals import read_journal
     from .io.qdpx import import_qdpx, read_qdpx, write_qdc, write_qdpx
     from .io.segments import read_segments
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
     from .models.folder import load_model
     from .models.linear import LinearCoder
     from .models.transformer import TransformerCoder
-    from .report_files import evaluate_to_folder as evaluate
+    from .report_folders import evaluate_to_folder as evaluate
     from .training import train
 
 # public name -> (module, attribute): the one table of what the face exports
@@ -64,9 +66,13 @@ _LAZY: dict[str, tuple[str, str]] = {
     "load_model": (".models.folder", "load_model"),
     "classify": (".classification", "classify"),
     "merge": (".classification", "merge_predictions"),
-    "evaluate": (".report_files", "evaluate_to_folder"),
-    "crossval": (".crossval", "run_crossval"),
-    "agreement": (".coder_agreement", "agreement_report"),
+    "evaluate": (".report_folders", "evaluate_to_folder"),
+    "evaluate_model": (".evaluation", "evaluate_model"),
+    "crossval": (".crossvalidation", "run_crossval"),
+    "agreement_report": (".agreement.report", "agreement_report"),
+    # the agreement package itself (statistics, views, the report): a module, not a function,
+    # so that ``mpsoc_nlp.agreement`` means the same whatever was imported before
+    "agreement": (".agreement", ""),
     # coders
     "LinearCoder": (".models.linear", "LinearCoder"),
     "TransformerCoder": (".models.transformer", "TransformerCoder"),
@@ -100,8 +106,10 @@ __all__ = [
     "classify",
     "merge",
     "evaluate",
+    "evaluate_model",
     "crossval",
     "agreement",
+    "agreement_report",
     "LinearCoder",
     "TransformerCoder",
     "MpsocError",
@@ -121,8 +129,9 @@ def __getattr__(name: str) -> Any:
         module, attr = _LAZY[name]
     except KeyError:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module, __name__), attr)
-    globals()[name] = value  # also wins over a submodule of the same name bound by the import
+    imported = importlib.import_module(module, __name__)
+    value = getattr(imported, attr) if attr else imported
+    globals()[name] = value
     return value
 
 

@@ -343,7 +343,7 @@ def crossval(
     sheet: SheetOpt = None,
 ) -> None:
     """Cross-validate a model, grouping folds by document; optionally a learning curve."""
-    from .crossval import run_crossval
+    from .crossvalidation import run_crossval
     from .reporting import scores_text
 
     cv = run_crossval(

@@ -1,6 +1,6 @@
 """Typed results of ``mpsoc evaluate`` and ``mpsoc crossval``, each with one ``to_dict()`` for ``metrics.json``.
 
-The jobs (:mod:`mpsoc_nlp.evaluation`, :mod:`mpsoc_nlp.crossval`) build these objects; the
+The jobs (:mod:`mpsoc_nlp.evaluation`, :mod:`mpsoc_nlp.crossvalidation`) build these objects; the
 renderers (:mod:`mpsoc_nlp.reporting`, :mod:`mpsoc_nlp.report_pages`, :mod:`mpsoc_nlp.plots`) read
 their attributes, so a renamed field fails at type-check time instead of in every reader of a
 nested dict. ``to_dict()`` gives exactly the keys and values ``metrics.json`` has always had.

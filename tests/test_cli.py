@@ -123,3 +123,15 @@ def test_the_estimator_contract_imports_no_backend():
         "print(type(make_coder('linear')) is backend_class('linear'), 'mpsoc_nlp.models.transformer' in sys.modules)"
     )
     assert _probe(probe) == ["[]", "True False"]
+
+
+def test_face_names_do_not_depend_on_what_was_imported_before():
+    probe = (
+        "import types, mpsoc_nlp.agreement.views, mpsoc_nlp.crossvalidation, mpsoc_nlp.report_folders\n"
+        "import mpsoc_nlp\n"
+        "from mpsoc_nlp.crossvalidation import run_crossval\n"
+        "from mpsoc_nlp.agreement.report import agreement_report\n"
+        "print(mpsoc_nlp.crossval is run_crossval, isinstance(mpsoc_nlp.agreement, types.ModuleType),\n"
+        "      mpsoc_nlp.agreement_report is agreement_report is mpsoc_nlp.agreement.agreement_report)"
+    )
+    assert _probe(probe) == ["True True True"]

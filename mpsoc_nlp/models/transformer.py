@@ -321,7 +321,7 @@ class TransformerCoder(BaseCoder):
                 f"{folder}: cannot load the tokenizer ({exc}); the folder needs the tokenizer files "
                 "(tokenizer.json or vocab.txt, tokenizer_config.json) next to config.json"
             ) from exc
-        weights = {"use_safetensors": True} if saved else {}
+        weights: dict[str, Any] = {"use_safetensors": True} if saved else {}
         if not saved and not any(folder.glob("*.safetensors")):
             logger.warning(
                 "%s has no *.safetensors weights; loading the PyTorch weights with torch.load(weights_only=True)",
