@@ -18,6 +18,7 @@ import pandas as pd
 
 from .errors import OutputExistsError
 from .evaluation import Evaluation, evaluate_model
+from .io.cells import check_sheet, text_only
 from .models.base import atomic_folder
 
 __all__ = ["REPORT_FILES", "evaluate_to_folder", "write_evaluation", "write_disagreements"]
@@ -52,8 +53,10 @@ def write_disagreements(evaluation: Evaluation, path: PathArg) -> None:
             ],
         }
     )
+    check_sheet(frame, path, sheet="Disagreements")
     with pd.ExcelWriter(path, engine="openpyxl") as writer:
         frame.to_excel(writer, sheet_name="Disagreements", index=False)
+        text_only(writer.sheets["Disagreements"])
         about.to_excel(writer, sheet_name="About", index=False)
         ws = writer.sheets["Disagreements"]
         ws.freeze_panes = "D2"

@@ -20,6 +20,7 @@ import pandas as pd
 
 from .._fs import apply_umask
 from ..errors import InputError, OutputExistsError
+from .cells import check_sheet, text_only
 
 __all__ = ["PredictionWriter", "OUTPUT_FORMATS", "output_format", "check_output_path", "atomic_write_text"]
 
@@ -149,6 +150,7 @@ class PredictionWriter:
                 self._writer = pq.ParquetWriter(self._tmp, self._schema)
             self._writer.write_table(table.cast(self._schema))
         elif self.fmt == "xlsx":
+            check_sheet(frame, self.path, rows_before=self.rows - len(frame))
             self._frames.append(frame)
         else:
             raise InputError(f"cannot write predictions as {self.fmt!r}")
@@ -185,6 +187,7 @@ class PredictionWriter:
         )
         with pd.ExcelWriter(self._tmp, engine="openpyxl") as xw:
             frame.to_excel(xw, index=False, sheet_name="Prediksjoner")
+            text_only(xw.sheets["Prediksjoner"])
             meta.to_excel(xw, index=False, sheet_name="Om modellen")
 
 

@@ -23,6 +23,7 @@ from sklearn.base import BaseEstimator
 from .._fs import apply_umask
 from ..codebook import Codebook
 from ..errors import ModelError, NotFittedError, OutputExistsError
+from .validation import check_model_folder
 
 __all__ = [
     "FORMAT_VERSION",
@@ -170,6 +171,7 @@ def read_model_json(path: str | os.PathLike[str]) -> dict[str, Any]:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ModelError(f"{meta_path}: damaged ({exc.msg}, line {exc.lineno})") from exc
+    check_model_folder(folder, meta)
     version = meta.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ModelError(
