@@ -56,7 +56,9 @@ def _strings(value: Any) -> Iterable[str]:
                 yield v
 
 
-def check_cells(frame: pd.DataFrame, path: str | PathLike[str], *, first_row: int = 2, sheet: str | None = None) -> None:
+def check_cells(
+    frame: pd.DataFrame, path: str | PathLike[str], *, first_row: int = 2, sheet: str | None = None
+) -> None:
     """Refuse cells of ``frame`` that a spreadsheet cannot store; never quote their text.
 
     ``first_row`` is the spreadsheet row of the frame's first row (2 below a header).
