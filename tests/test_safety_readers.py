@@ -170,7 +170,7 @@ def test_unclosed_quote_is_refused(tmp_path):
     assert info.value.row == 2 and "quote" in str(info.value)
     # a quoted cell over several lines is fine
     ok = tmp_path / "ok.csv"
-    ok.write_text('segment_id,text\ns1,"To linjer,\nmed komma"\ns2,Vanlig\n', encoding="utf-8")
+    ok.write_text('segment_id,text\ns1,"To linjer,\nmed komma"\ns2,Skjermen er 5" stor\n', encoding="utf-8")
     assert len(mpsoc_nlp.read_segments(ok)) == 2
 
 

@@ -204,11 +204,12 @@ def _unclosed_quotes(
     """Cells that swallowed the rows below them because a quote was opened and never closed.
 
     Such a cell runs over several lines, and some of those lines split into as many cells as the
-    header has columns. The message names the row and column, never the text.
+    header has columns (one such line is enough when the file's quotes do not pair up). The
+    message names the row and column, never the text.
     """
     width = len(columns)
     odd = text.count('"') % 2 == 1
-    problems = []
+    problems: list[InputProblem] = []
     for row, rec in zip(rows, body):
         for column, cell in zip(columns, rec):
             if "\n" not in cell:
@@ -226,10 +227,6 @@ def _unclosed_quotes(
                         column,
                     )
                 )
-    if odd and not problems:
-        problems.append(
-            InputProblem(path, 'the file holds an odd number of quotes ("): a quoted cell is not closed')
-        )
     return problems
 
 
