@@ -103,6 +103,19 @@ def _resolve_columns(found: Sequence[str], mapping: Mapping[str, str] | None) ->
     return out
 
 
+#: Characters that show nothing: format characters (zero-width space, joiners, BOM), besides whitespace.
+_INVISIBLE = re.compile(r"[\s\u200b-\u200f\u2060-\u2064\ufeff\u00ad\u180e]+")
+
+
+def _visible(text: str) -> bool:
+    """Whether ``text`` shows anything: not only (no-break, zero-width) spaces."""
+    return bool(_INVISIBLE.sub("", text))
+
+
+def _same_text(a: str, b: str) -> bool:
+    return " ".join(a.split()) == " ".join(b.split())
+
+
 def _blank(value: Any) -> bool:
     if value is None:
         return True
@@ -184,13 +197,22 @@ def segments_from_records(
     position: Counter[tuple[Any, Any]] = positions if positions is not None else Counter()
     id_rows: dict[tuple[Any, str], int] = {}
 
+    texts: dict[str, tuple[str, int, Any]] = {}
     for row, rec in records:
         get = {k: rec.get(c, "") for k, c in cols.items()}
         text_val = get["text"]
-        text = "" if _blank(text_val) else str(text_val)
+        if not _blank(text_val) and not isinstance(text_val, str):
+            kind = type(text_val).__name__
+            problem(row, cols["text"], f"the text is a {kind}, not a string; give the segment's text as a string")
+            continue
+        text = "" if _blank(text_val) or not _visible(str(text_val)) else str(text_val)
         codes: tuple[str, ...] = ()
         code_col = cols.get("codes") or cols.get("community_type")
         raw_codes = get.get("codes") if not pair else get.get("community_type")
+        if pair and _blank(raw_codes) and not _blank(get.get("valence")):
+            problem(
+                row, cols.get("valence"), "the row has a valence but no community_type; add the type or clear it"
+            )
         if has_codes and not _blank(raw_codes):
             try:
                 if pair:
@@ -259,6 +281,15 @@ def segments_from_records(
                     "each segment needs its own id",
                 )
                 continue
+        if not generated:
+            seen = texts.setdefault(segment_id, (text, row, coder))
+            if not _same_text(seen[0], text):
+                problem(
+                    row,
+                    cols["text"],
+                    f"segment_id {segment_id!r} has another text here than on row {seen[1]} (coder {seen[2]!r}); "
+                    "the rows of one segment must carry the same text, or the segments need their own ids",
+                )
         id_rows[key] = row
         rec_out: dict[str, Any] = {
             "segment_id": segment_id,
@@ -313,6 +344,7 @@ def concat_segments(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
             f"some files carry codes and others do not ({', '.join(missing)} have none); "
             "give files of one kind together"
         )
+    _check_same_texts(frame)
     dup = frame.duplicated(["coder", "segment_id"], keep="first")
     if dup.any():
         problems = []
@@ -330,6 +362,28 @@ def concat_segments(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
             )
         raise InputError(problems, truncated=max(0, int(dup.sum()) - MAX_PROBLEMS))
     return _typed(frame)
+
+
+def _check_same_texts(frame: pd.DataFrame) -> None:
+    """Refuse a segment_id that carries different texts in different files (coders compare one text)."""
+    norm = frame["text"].map(lambda t: " ".join(str(t).split()))
+    first = norm.groupby(frame["segment_id"]).transform("first")
+    bad = frame[norm != first]
+    if bad.empty:
+        return
+    firsts = frame.drop_duplicates("segment_id").set_index("segment_id")
+    problems = [
+        InputProblem(
+            r["source_file"],
+            f"segment_id {r['segment_id']!r} has another text here than in "
+            f"{firsts.loc[r['segment_id'], 'source_file']} row {firsts.loc[r['segment_id'], 'source_row']}; "
+            "the rows of one segment must carry the same text",
+            int(r["source_row"]),
+            "text",
+        )
+        for _, r in bad.head(MAX_PROBLEMS).iterrows()
+    ]
+    raise InputError(problems, truncated=max(0, len(bad) - MAX_PROBLEMS))
 
 
 def select_coder(segments: pd.DataFrame, coder: str | None = None) -> tuple[pd.DataFrame, str | None]:

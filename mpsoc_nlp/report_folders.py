@@ -23,6 +23,7 @@ from ._fs import PathArg, atomic_folder
 from .codebook import Codebook
 from .errors import OutputExistsError
 from .evaluation import evaluate_model
+from .io.cells import check_sheet, text_only
 from .io.predictions import PROBA_PREFIX
 from .results import CrossValidation, Evaluation, json_ready
 
@@ -70,8 +71,10 @@ def write_disagreements(evaluation: Evaluation, path: PathArg) -> None:
             ],
         }
     )
+    check_sheet(frame, path, sheet="Disagreements")
     with pd.ExcelWriter(path, engine="openpyxl") as writer:
         frame.to_excel(writer, sheet_name="Disagreements", index=False)
+        text_only(writer.sheets["Disagreements"])
         about.to_excel(writer, sheet_name="About", index=False)
         ws = writer.sheets["Disagreements"]
         ws.freeze_panes = "D2"

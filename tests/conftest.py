@@ -59,3 +59,22 @@ def small_train(sample_segments):
     docs = sorted(sample_segments["document_id"].unique())
     keep = [d for d in docs if d.startswith("INT-")][:8] + [d for d in docs if d.startswith("J-")][:6]
     return sample_segments[sample_segments["document_id"].isin(keep)].reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def safety_model(tmp_path_factory, small_train) -> Path:
+    """A tiny linear model folder trained once (the nothing-lost tests copy it before damaging it)."""
+    from mpsoc_nlp import train
+
+    out = tmp_path_factory.mktemp("safety") / "m"
+    train(small_train, out=out, cv_folds=0, seed=0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def coded_csv(tmp_path_factory) -> Path:
+    """A segment table of 12 sample documents coded by two coders (A and B)."""
+    from .safety_support import sample_rows, write_rows
+
+    header, rows = sample_rows(12)
+    return write_rows(tmp_path_factory.mktemp("safety_data") / "koding.csv", header, rows)

@@ -28,6 +28,7 @@ import pandas as pd
 
 from .._fs import atomic_file, atomic_write_text
 from ..errors import InputError, InputProblem
+from .cells import check_sheet, text_only
 
 __all__ = [
     "Table",
@@ -56,6 +57,10 @@ TABLE_SUFFIXES = {
     ".pq": "parquet",
 }
 _DELIMITERS = ",;\t|"
+#: The largest CSV/TSV cell read, in characters: 512 MiB, the largest text a ``.docx``/``.qdpx`` member
+#: may unpack to (:class:`~mpsoc_nlp.io.archives.ArchiveLimits`), so every text mpsoc writes to CSV it
+#: reads back (Python's default is 128 KiB).
+CSV_FIELD_LIMIT = 512 * 2**20
 _MOJIBAKE = re.compile("Ã[\u0080-\u00bf¦¸¥†˜…]|Ã\u0098|Ã\u0085")
 
 
@@ -168,6 +173,7 @@ def _read_csv(path: Path, fmt: str, encoding: str | None, delimiter: str | None)
     if not text.strip():
         raise InputError("the file is empty", path=str(path))
     delim = delimiter or _sniff_delimiter(text, fmt)
+    csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
     try:
         records = list(reader)
@@ -200,10 +206,43 @@ def _read_csv(path: Path, fmt: str, encoding: str | None, delimiter: str | None)
         rec = (rec + [""] * width)[:width]
         body.append(rec)
         rows.append(i + 1)
+    problems.extend(_unclosed_quotes(text, body, rows, columns, delim, str(path)))
     if problems:
         raise InputError(problems[:50], truncated=max(0, len(problems) - 50))
     frame = pd.DataFrame(body, columns=columns, dtype=object)
     return Table(str(path), fmt, frame, np.asarray(rows, dtype=np.int64), encoding=enc, delimiter=delim)
+
+
+def _unclosed_quotes(
+    text: str, body: list[list[str]], rows: list[int], columns: list[str], delim: str, path: str
+) -> list[InputProblem]:
+    """Cells that swallowed the rows below them because a quote was opened and never closed.
+
+    Such a cell runs over several lines, and some of those lines split into as many cells as the
+    header has columns (one such line is enough when the file's quotes do not pair up). The
+    message names the row and column, never the text.
+    """
+    width = len(columns)
+    odd = text.count('"') % 2 == 1
+    problems: list[InputProblem] = []
+    for row, rec in zip(rows, body):
+        for column, cell in zip(columns, rec):
+            if "\n" not in cell:
+                continue
+            lines = cell.rstrip("\n").split("\n")[1:]
+            like_rows = sum(1 for line in lines if width > 1 and len(line.split(delim)) >= width)
+            if like_rows and (odd or like_rows > 1 or len(lines) == like_rows):
+                problems.append(
+                    InputProblem(
+                        path,
+                        f"the cell runs over {len(lines) + 1} lines, {like_rows} of them look like rows of the "
+                        'table: a quote (") was probably opened and not closed, and the rows below were read as '
+                        "part of this cell. Close or remove the quote",
+                        row,
+                        column,
+                    )
+                )
+    return problems
 
 
 def _cell(value: Any) -> Any:
@@ -225,6 +264,9 @@ def _cell(value: Any) -> Any:
 def _read_xlsx(path: Path, sheet: str | int | None) -> Table:
     import openpyxl
 
+    from .archives import check_zip_file
+
+    check_zip_file(path, "Excel workbook")
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # zipfile.BadZipFile, KeyError, InvalidFileException ...
@@ -263,12 +305,46 @@ def _read_xlsx(path: Path, sheet: str | int | None) -> Table:
             cells = (cells + [""] * len(header))[: len(header)]
             body.append(cells)
             rows.append(r)
+        merged = _merged_ranges(path, getattr(ws, "_worksheet_path", None))
     finally:
         wb.close()
     if header is None:
         raise InputError("the sheet is empty", path=str(path), sheet=name)
+    header_row = rows[0] - 1 if rows else 1
+    problems = [
+        InputProblem(
+            str(path),
+            f"the cells {ref} are merged: Excel keeps the value in the first cell only and the others read as "
+            "empty. Unmerge them and fill every cell",
+            int(re.sub(r"[^0-9]", "", ref.split(":")[0]) or 0),
+            sheet=name,
+        )
+        for ref in merged
+        if ":" in ref and int(re.sub(r"[^0-9]", "", ref.split(":")[1]) or 0) > header_row
+    ]
+    if problems:
+        raise InputError(problems[:50], truncated=max(0, len(problems) - 50))
     frame = pd.DataFrame(body, columns=header, dtype=object)
     return Table(str(path), "xlsx", frame, np.asarray(rows, dtype=np.int64), sheet=name)
+
+
+def _merged_ranges(path: Path, member: str | None) -> list[str]:
+    """The merged cell ranges (``"A2:A3"``) of one worksheet, scanned without parsing the sheet."""
+    import zipfile
+
+    if not member:
+        return []
+    pattern = re.compile(rb"<(?:\w+:)?mergeCell\s+ref=\"([A-Z]+[0-9]+:[A-Z]+[0-9]+)\"")
+    found: list[str] = []
+    tail = b""
+    with zipfile.ZipFile(path) as zf, zf.open(member.lstrip("/")) as fh:
+        while block := fh.read(1 << 20):
+            chunk = tail + block
+            cut = max(0, len(chunk) - 64)  # a match is shorter than 64 bytes: one starting before cut ends in chunk
+            found.extend(m.group(1).decode("ascii") for m in pattern.finditer(chunk) if m.start() < cut)
+            tail = chunk[cut:]
+        found.extend(m.group(1).decode("ascii") for m in pattern.finditer(tail))
+    return list(dict.fromkeys(found))
 
 
 def _read_jsonl(path: Path) -> Table:
@@ -487,6 +563,7 @@ class TableWriter:
                 self._writer = pq.ParquetWriter(self._tmp, self._schema)
             self._writer.write_table(table.cast(self._schema))
         else:
+            check_sheet(frame, self.path, rows_before=self.rows - len(frame), sheet=self.sheet_name)
             self._frames.append(frame)
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -509,6 +586,7 @@ class TableWriter:
         frame = frame.map(self.cell)  # type: ignore[operator]
         with pd.ExcelWriter(self._tmp, engine="openpyxl") as xw:
             frame.to_excel(xw, index=False, sheet_name=self.sheet_name)
+            text_only(xw.sheets[self.sheet_name])
             if self.metadata is not None:
                 meta = pd.DataFrame(
                     [

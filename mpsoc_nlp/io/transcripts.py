@@ -182,6 +182,40 @@ def _bold(run: Any) -> bool:
     return bool(style is not None and style.font is not None and style.font.bold)
 
 
+#: Paragraphs of one ``.docx`` transcript, empty ones included; a three-hour interview has a few thousand.
+MAX_DOCX_PARAGRAPHS = 100_000
+
+
+def _check_docx(path: Path) -> None:
+    """Refuse a ``.docx`` beyond the archive limits or with more than :data:`MAX_DOCX_PARAGRAPHS` paragraphs.
+
+    Both are checked before python-docx parses anything: the paragraphs are counted by scanning
+    ``word/document.xml`` as bytes, which takes a bounded time.
+    """
+    import zipfile
+
+    from .archives import check_zip_file
+
+    check_zip_file(path, "Word document")
+    tag = re.compile(rb"<w:p[\s/>]")
+    count, tail = 0, b""
+    try:
+        with zipfile.ZipFile(path) as zf, zf.open("word/document.xml") as fh:
+            while block := fh.read(1 << 20):
+                chunk = tail + block
+                cut = max(0, len(chunk) - 8)
+                count += sum(1 for m in tag.finditer(chunk) if m.start() < cut)
+                tail = chunk[cut:]
+                if count > MAX_DOCX_PARAGRAPHS:
+                    raise InputError(
+                        f"refused: the Word document holds more than {MAX_DOCX_PARAGRAPHS} paragraphs; split it "
+                        "into several files",
+                        path=str(path),
+                    )
+    except (zipfile.BadZipFile, KeyError, OSError):
+        return  # not a Word document: python-docx says so in its words below
+
+
 def read_transcript_text(path: str | PathLike[str]) -> tuple[str, dict[int, str]]:
     """The text as read of a ``.txt`` or ``.docx`` transcript, and the bold labels of Word.
 
@@ -201,6 +235,7 @@ def read_transcript_text(path: str | PathLike[str]) -> tuple[str, dict[int, str]
 
     import docx
 
+    _check_docx(p)
     try:
         document = docx.Document(str(p))
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._fs import PathArg, atomic_folder
 from ..errors import ModelError
+from .validation import check_model_folder
 
 if TYPE_CHECKING:
     from .base import BaseCoder
@@ -64,6 +65,7 @@ def read_model_json(path: PathArg) -> dict[str, Any]:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ModelError(f"{meta_path}: damaged ({exc.msg}, line {exc.lineno})") from exc
+    check_model_folder(folder, meta)
     version = meta.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ModelError(

@@ -7,64 +7,21 @@ from __future__ import annotations
 import functools
 import logging
 import re
-import stat
 import xml.etree.ElementTree as ET
 import zipfile
-from dataclasses import dataclass
 from importlib import resources
 from os import PathLike
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ...errors import InputError, InputProblem
+from ...errors import InputError
+from ..archives import DEFAULT_LIMITS, ArchiveLimits, check_archive
 
 __all__ = ["ArchiveLimits", "validate_xml"]
 
 logger = logging.getLogger(__name__)
 
 _GUID = re.compile(r"^\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?$")
-
-
-@dataclass(frozen=True)
-class ArchiveLimits:
-    """Limits that keep a hostile or broken archive from exhausting memory or disk.
-
-    Parameters
-    ----------
-    max_members : int
-        Files in the archive.
-    max_member_bytes : int
-        Uncompressed size of one file (the standard allows internal files up to 2 GiB - 1).
-    max_total_bytes : int
-        Uncompressed size of all files together.
-    max_ratio : float
-        Uncompressed/compressed size of a file larger than ``ratio_min_bytes``.
-    """
-
-    max_members: int = 50_000
-    max_member_bytes: int = 512 * 2**20
-    max_total_bytes: int = 2 * 2**30
-    max_ratio: float = 200.0
-    ratio_min_bytes: int = 2**20
-
-
-DEFAULT_LIMITS = ArchiveLimits()
-
-
-def _unsafe_name(info: zipfile.ZipInfo) -> str | None:
-    """Why a member name is unsafe, or ``None``."""
-    name = info.filename
-    if "\x00" in name:
-        return "contains a NUL character"
-    norm = name.replace("\\", "/")
-    if norm.startswith("/") or re.match(r"^[A-Za-z]:", norm):
-        return "is an absolute path"
-    if any(part == ".." for part in norm.split("/")):
-        return "points outside the archive ('..')"
-    mode = info.external_attr >> 16
-    if mode and stat.S_ISLNK(mode):
-        return "is a symbolic link"
-    return None
 
 
 class _Archive:
@@ -91,43 +48,8 @@ class _Archive:
             raise
 
     def _check(self) -> None:
-        infos = self.zf.infolist()
-        lim = self.limits
-        if len(infos) > lim.max_members:
-            raise InputError(f"refused: the archive holds {len(infos)} files (limit {lim.max_members})", path=self.path)
-        problems = []
-        total = 0
-        for info in infos:
-            why = _unsafe_name(info)
-            if why:
-                problems.append(InputProblem(self.path, f"refused: the archive member {info.filename!r} {why}"))
-                continue
-            total += info.file_size
-            if info.file_size > lim.max_member_bytes:
-                problems.append(
-                    InputProblem(
-                        self.path,
-                        f"refused: the archive member {info.filename!r} unpacks to {info.file_size} bytes "
-                        f"(limit {lim.max_member_bytes})",
-                    )
-                )
-            elif info.file_size > lim.ratio_min_bytes and info.file_size > lim.max_ratio * max(info.compress_size, 1):
-                problems.append(
-                    InputProblem(
-                        self.path,
-                        f"refused: the archive member {info.filename!r} is compressed "
-                        f"{info.file_size // max(info.compress_size, 1)} to 1 (limit {lim.max_ratio:g} to 1); "
-                        "it looks like a zip bomb",
-                    )
-                )
-        if total > lim.max_total_bytes:
-            problems.append(
-                InputProblem(self.path, f"refused: the archive unpacks to {total} bytes (limit {lim.max_total_bytes})")
-            )
-        if problems:
-            raise InputError(problems)
-        self.infos = infos
-        self.names = [i.filename for i in infos]
+        self.infos = check_archive(self.zf, self.path, self.limits)
+        self.names = [i.filename for i in self.infos]
 
     def read(self, name: str) -> bytes:
         """The bytes of one member, reading at most its declared size and the limits."""
