@@ -93,6 +93,8 @@ def _configure_logging(level: int) -> None:
     handler.setFormatter(logging.Formatter("mpsoc: %(levelname)s: %(message)s"))
     pkg.addHandler(handler)
     pkg.setLevel(level)
+    # progress lines (one per epoch of fine-tuning) show even without -v, also when stderr is a file
+    logging.getLogger("mpsoc_nlp.progress").setLevel(min(level, logging.INFO))
 
 
 @app.command()
@@ -127,6 +129,10 @@ CoderOpt = Annotated[
     Optional[str], typer.Option("--coder", help="With several coders: whose codes to learn (default: most segments).")
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed: the same data and seed give the same model.")]
+ConfigSeedOpt = Annotated[
+    Optional[int],
+    typer.Option("--seed", help="Random seed: same data and seed give the same model (default: the config's, or 0)."),
+]
 BackendOpt = Annotated[str, typer.Option("--backend", help="linear (fast, offline default) or transformer.")]
 ModelOpt = Annotated[Optional[str], typer.Option("--model", help="Transformer base model: a local folder or hub name.")]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="A TOML file with backend settings.")]
@@ -146,6 +152,7 @@ def _backend_params(backend: str, config: Path | None, model: str | None, keep_v
     from .training import read_config
 
     params = read_config(config, backend)
+    params.pop("seed", None)  # the seed is an argument of its own: see _seed
     if model is not None:
         if backend != "transformer":
             raise typer.BadParameter("--model names a transformer base model; add --backend transformer")
@@ -153,6 +160,18 @@ def _backend_params(backend: str, config: Path | None, model: str | None, keep_v
     if keep_vocabulary:
         params["keep_vocabulary"] = True
     return params
+
+
+def _seed(seed: int | None, backend: str, config: Path | None) -> int:
+    """``--seed`` when given, else the config's ``seed``, else 0."""
+    if seed is not None:
+        return seed
+    from .training import read_config
+
+    value = read_config(config, backend).get("seed", 0)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise typer.BadParameter(f"{config}: seed must be a whole number, not {value!r}")
+    return value
 
 
 def _transformer_options(backend: str, params: dict[str, Any], out: Path, strategy: str | None, resume: bool) -> None:
@@ -178,7 +197,7 @@ def train(
     model: ModelOpt = None,
     config: ConfigOpt = None,
     coder: CoderOpt = None,
-    seed: SeedOpt = 0,
+    seed: ConfigSeedOpt = None,
     folds: Annotated[
         int, typer.Option("--folds", help="Folds of the grouped cross-validation for the model card (0: skip).")
     ] = 5,
@@ -211,7 +230,7 @@ def train(
         backend=backend,  # type: ignore[arg-type]
         coder=coder,
         codebook=_codebook(codebook),
-        seed=seed,
+        seed=_seed(seed, backend, config),
         cv_folds=folds,  # type: ignore[arg-type]
         force=force,
         sheet=sheet,
@@ -361,7 +380,7 @@ def crossval(
         bool, typer.Option("--learning-curve", help="Also train on 20%..100% of the training documents.")
     ] = False,
     coder: CoderOpt = None,
-    seed: SeedOpt = 0,
+    seed: ConfigSeedOpt = None,
     force: ForceOpt = False,
     codebook: CodebookOpt = None,
     sheet: SheetOpt = None,
@@ -378,7 +397,7 @@ def crossval(
         learning_curve=learning_curve,
         coder=coder,
         codebook=_codebook(codebook),
-        seed=seed,
+        seed=_seed(seed, backend, config),
         force=force,
         sheet=sheet,
         progress=_progress,

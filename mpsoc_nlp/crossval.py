@@ -14,6 +14,7 @@ from .codebook import Codebook
 from .evaluation import CrossValidation, cross_validate
 from .io.predictions import PROBA_PREFIX
 from .models.base import atomic_folder
+from .models.embedding_cache import share_embeddings
 from .reporting import plot_learning_curve, scores_markdown
 from .training import load_training_data, make_coder
 
@@ -47,7 +48,7 @@ def run_crossval(
             rows["text"].tolist(),
             rows["codes"].tolist(),
             rows["document_id"].astype(str).tolist(),
-            lambda: make_coder(backend, codebook=codebook, seed=seed, **params),  # type: ignore[arg-type]
+            share_embeddings(lambda: make_coder(backend, codebook=codebook, seed=seed, **params)),  # type: ignore[arg-type]
             codebook,
             folds=folds,
             seed=seed,

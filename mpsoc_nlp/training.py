@@ -18,6 +18,7 @@ from .corpus import select_coder, summarize
 from .errors import InputError
 from .io import read_segments
 from .models.base import BaseCoder
+from .models.embedding_cache import share_embeddings
 from .models.linear import LinearCoder
 
 if sys.version_info >= (3, 11):
@@ -161,6 +162,8 @@ def train(
     texts = rows["text"].tolist()
     groups = rows["document_id"].astype(str).tolist()
     metrics = None
+    # one cache per run: a frozen encoder embeds each segment once for all folds and the final fit
+    factory = share_embeddings(lambda: make_coder(backend, codebook=codebook, seed=seed, **params))
     if cv_folds and cv_folds > 1 and rows["document_id"].nunique() >= 2:
         from .evaluation import cross_validate
 
@@ -168,7 +171,7 @@ def train(
             texts,
             rows["codes"].tolist(),
             groups,
-            lambda: make_coder(backend, codebook=codebook, seed=seed, **params),
+            factory,
             codebook,
             folds=cv_folds,
             seed=seed,
@@ -177,8 +180,10 @@ def train(
         metrics = cv.to_dict()
     if progress:
         progress("final model on all segments")
-    model = make_coder(backend, codebook=codebook, seed=seed, **params)
+    model = factory()
     model.fit(texts, rows["codes"].tolist(), groups=groups)
+    if hasattr(model, "embedding_cache"):
+        del model.embedding_cache  # classification later must not keep every text's vector
     model.metadata_ = {  # type: ignore[attr-defined]
         "name": name or (Path(out).name if out is not None else "mpsoc-model"),
         "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
