@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch is pinned to the CPU build on this disk; a newer torch is a multi-GB CUDA download
 	$(PY) -m pip install -q "torch==2.13.0"
-	$(PY) -m pip install -q -e ".[transformer,dev]"
+	$(PY) -m pip install -q -e ".[transformer,dev,e5]"
 	touch $(STAMP)
 
 install: $(STAMP)

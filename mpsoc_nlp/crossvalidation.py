@@ -10,6 +10,7 @@ import pandas as pd
 from ._fs import PathArg, atomic_folder
 from .codebook import Codebook
 from .evaluation import cross_validate
+from .models.embedding_cache import share_embeddings
 from .report_folders import write_crossval
 from .results import CrossValidation
 from .training import load_training_data, make_coder
@@ -41,7 +42,7 @@ def run_crossval(
             rows["text"].tolist(),
             rows["codes"].tolist(),
             rows["document_id"].astype(str).tolist(),
-            lambda: make_coder(backend, codebook=codebook, seed=seed, **params),  # type: ignore[arg-type]
+            share_embeddings(lambda: make_coder(backend, codebook=codebook, seed=seed, **params)),  # type: ignore[arg-type]
             codebook,
             folds=folds,
             seed=seed,

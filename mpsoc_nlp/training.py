@@ -19,6 +19,7 @@ from .corpus import select_coder, summarize
 from .errors import InputError
 from .io.segments import read_segments
 from .models.base import BaseCoder
+from .models.embedding_cache import share_embeddings
 from .models.folder import BACKENDS, backend_class
 
 if sys.version_info >= (3, 11):
@@ -87,6 +88,7 @@ def backend_params(
     only; ``resume`` checkpoints in ``OUT.checkpoints/`` unless the config names a folder.
     """
     params = read_config(config, backend)
+    params.pop("seed", None)  # the seed is an argument of its own: see resolve_seed
     if model is not None:
         if backend != "transformer":
             raise InputError("--model names a transformer base model; add --backend transformer")
@@ -106,6 +108,16 @@ def backend_params(
         if out is not None:
             params.setdefault("checkpoint_dir", str(Path(out).parent / f"{Path(out).name}.checkpoints"))
     return params
+
+
+def resolve_seed(seed: int | None, backend: str, config: PathArg | None = None) -> int:
+    """``seed`` when given, else the ``config`` file's ``seed``, else 0."""
+    if seed is not None:
+        return seed
+    value = read_config(config, backend).get("seed", 0)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InputError(f"{config}: seed must be a whole number, not {value!r}")
+    return value
 
 
 def make_coder(
@@ -197,6 +209,8 @@ def train(
     texts = rows["text"].tolist()
     groups = rows["document_id"].astype(str).tolist()
     metrics = None
+    # one cache per run: a frozen encoder embeds each segment once for all folds and the final fit
+    factory = share_embeddings(lambda: make_coder(backend, codebook=codebook, seed=seed, **params))
     if cv_folds and cv_folds > 1 and rows["document_id"].nunique() >= 2:
         from .evaluation import cross_validate
 
@@ -204,7 +218,7 @@ def train(
             texts,
             rows["codes"].tolist(),
             groups,
-            lambda: make_coder(backend, codebook=codebook, seed=seed, **params),
+            factory,
             codebook,
             folds=cv_folds,
             seed=seed,
@@ -213,8 +227,10 @@ def train(
         metrics = cv.to_dict()
     if progress:
         progress("final model on all segments")
-    model = make_coder(backend, codebook=codebook, seed=seed, **params)
+    model = factory()
     model.fit(texts, rows["codes"].tolist(), groups=groups)
+    if hasattr(model, "embedding_cache"):
+        del model.embedding_cache  # classification later must not keep every text's vector
     model.metadata_ = {
         "name": name or (Path(out).name if out is not None else "mpsoc-model"),
         "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),

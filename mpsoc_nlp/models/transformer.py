@@ -67,6 +67,8 @@ from .thresholds import tune_thresholds
 __all__ = ["TransformerCoder", "DEFAULT_MODEL"]
 
 logger = logging.getLogger(__name__)
+# one line per epoch; the CLI shows this logger's INFO lines on stderr even without -v (Slurm logs, files)
+_progress_log = logging.getLogger("mpsoc_nlp.progress")
 
 DEFAULT_MODEL = "NbAiLab/nb-bert-base"
 HEAD = "head.safetensors"
@@ -108,6 +110,29 @@ def _bce(logits: np.ndarray, y: np.ndarray, pos_weight: np.ndarray) -> float:
     log_not_p = -np.logaddexp(0.0, logits)
     loss = -(pos_weight[None, :] * y * log_p + (1 - y) * log_not_p)
     return float(loss.mean())
+
+
+def epoch_line(record: dict[str, Any], epochs: int, history: Sequence[dict[str, Any]], best: dict[str, Any]) -> str:
+    """One log line of a finished epoch: loss, validation macro-F1, seconds, best so far, time left.
+
+    >>> rec = {"epoch": 2, "train_loss": 0.41, "val_macro_f1": 0.5, "seconds": 30.0}
+    >>> epoch_line(rec, 10, [{"seconds": 34.0}, rec], {"score": 0.5, "epoch": 2})
+    'epoch 2/10: train loss 0.4100, validation macro-F1 0.500, 30 s, best 0.500 (epoch 2), at most 4 min left'
+    """
+    k = int(record["epoch"])
+    parts = [f"epoch {k}/{epochs}: train loss {record['train_loss']:.4f}"]
+    f1 = record.get("val_macro_f1")
+    if "val_loss" in record or f1 is not None:
+        parts.append(f"validation macro-F1 {f1:.3f}" if f1 is not None else f"validation loss {record['val_loss']:.4f}")
+    parts.append(f"{record['seconds']:.0f} s")
+    score = best.get("score")
+    if isinstance(score, float) and math.isfinite(score) and best.get("epoch"):
+        parts.append(f"best {score:.3f} (epoch {best['epoch']})")
+    seconds = [float(h["seconds"]) for h in history if "seconds" in h]
+    left = (epochs - k) * (sum(seconds) / len(seconds)) if seconds else 0.0
+    if k < epochs:
+        parts.append(f"at most {left / 60:.0f} min left" if left >= 90 else f"at most {left:.0f} s left")
+    return ", ".join(parts)
 
 
 def _validation_split(
@@ -160,6 +185,8 @@ class TransformerCoder(BaseCoder):
         How the logits of a segment's windows become the segment's logits (``finetune``).
     pooling : {"mean", "cls"}
         The embedding of a window for ``frozen``: the mean of its token vectors, or [CLS].
+    text_prefix : str
+        Put before every text, in training and prediction (e5 models expect ``"passage: "``).
     learning_rate, weight_decay, warmup_ratio : float
         AdamW settings and the share of steps with linear warm-up (then linear decay).
     epochs : int
@@ -224,6 +251,7 @@ class TransformerCoder(BaseCoder):
         stride: int = 64,
         window_combine: Literal["max", "mean"] = "max",
         pooling: Literal["mean", "cls"] = "mean",
+        text_prefix: str = "",
         learning_rate: float = 2e-5,
         weight_decay: float = 0.01,
         warmup_ratio: float = 0.06,
@@ -259,6 +287,7 @@ class TransformerCoder(BaseCoder):
         self.stride = stride
         self.window_combine = window_combine
         self.pooling = pooling
+        self.text_prefix = text_prefix
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.warmup_ratio = warmup_ratio
@@ -369,7 +398,7 @@ class TransformerCoder(BaseCoder):
         ``frozen`` the inner folds, from splitting a document.
         """
         self._check_params()
-        texts = [str(t) for t in texts]
+        texts = [self.text_prefix + str(t) for t in texts]
         codebook = self.codebook or Codebook.default()
         y_arr = as_code_sets(y, codebook)
         if len(texts) != len(y_arr):
@@ -465,7 +494,23 @@ class TransformerCoder(BaseCoder):
         return coef, intercept
 
     def _embed(self, texts: Sequence[str], model: Any = None) -> np.ndarray:
-        """Segment vectors of the frozen encoder: window vectors averaged per segment."""
+        """Segment vectors of the frozen encoder: window vectors averaged per segment.
+
+        With an :class:`~mpsoc_nlp.models.embedding_cache.EmbeddingCache` attached (one training
+        run: its cross-validation folds and the final fit share one), a text already embedded with
+        the same encoder settings is not run through the encoder again.
+        """
+        cache = getattr(self, "embedding_cache", None)
+        if cache is not None and not self.quantize:
+            key = self._encoder_key()
+            return cache.embed(key, texts, lambda todo: self._embed_now(todo, model))
+        return self._embed_now(texts, model)
+
+    def _encoder_key(self) -> str:
+        settings = (str(getattr(self, "_source", self.model_name_or_path)), self.max_length_, self.stride, self.pooling)
+        return json.dumps(settings)
+
+    def _embed_now(self, texts: Sequence[str], model: Any = None) -> np.ndarray:
         windows, owner = make_windows(self.tokenizer_, texts, max_length=self.max_length_, stride=self.stride)
         vec = self._run_windows(model if model is not None else self._inference_model(), windows, kind="embed")
         sums = np.zeros((len(texts), vec.shape[1]))
@@ -685,7 +730,7 @@ class TransformerCoder(BaseCoder):
             record["seconds"] = round(time.perf_counter() - t0, 2)
             history.append(record)
             if rank == 0:
-                logger.info("epoch %d: %s", epoch, ", ".join(f"{k} {v}" for k, v in record.items() if k != "epoch"))
+                _progress_log.info("%s", epoch_line(record, self.epochs, history, best))
             stop = len(val_idx) > 0 and self.patience > 0 and bad_epochs >= self.patience
             if ckpt is not None and rank == 0:
                 self._checkpoint(ckpt, model, optimizer, scheduler, scaler, device, epoch, history, best, bad_epochs,
@@ -818,14 +863,14 @@ class TransformerCoder(BaseCoder):
     def n_windows(self, texts: Sequence[str]) -> np.ndarray:
         """How many windows of ``max_length`` tokens each text is cut into (1 for most)."""
         self._check_fitted()
-        _, owner = make_windows(self.tokenizer_, [str(t) for t in texts], max_length=self.max_length_,
-                                stride=self.stride)
+        texts = [self.text_prefix + str(t) for t in texts]
+        _, owner = make_windows(self.tokenizer_, texts, max_length=self.max_length_, stride=self.stride)
         return np.bincount(owner, minlength=len(texts))
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
         """Logits ``(n_segments, n_codes)`` in codebook order (windows combined)."""
         self._check_fitted()
-        texts = [str(t) for t in texts]
+        texts = [self.text_prefix + str(t) for t in texts]
         if not texts:
             return np.empty((0, len(self.codebook_)))
         with torch_threads(self.num_threads):

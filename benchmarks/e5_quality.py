@@ -1,0 +1,329 @@
+"""Quality of coders built on multilingual-e5-small against the linear coder.
+
+Three sub-commands, each printing a Markdown table and writing its numbers as JSON (``--json``):
+
+``samples``
+    ``data_samples/`` coder A. Settings of the e5 coders (``C``, the ``passage:`` prefix, the weight
+    of the e5 block beside the n-grams) are chosen on 5-fold grouped CV of the *training* split of
+    ``data_samples/splits.json``; then the linear coder, the frozen e5 coder and the combination are
+    scored on 5 folds grouped by document over all of coder A, and on the fixed split (train on
+    coder A's training documents, test against coder B on the test documents).
+``norec``
+    NoReC_sentence binary with a valence-only codebook: train on ``train.json``, report macro-F1 on
+    ``test.json``. The e5 settings are the ones ``samples`` chose (``--C``, ``--weight``); nothing is
+    tuned on the test split.
+``finetune``
+    Fine-tuning sweep on the training split of ``data_samples`` (grouped CV folds, or one grouped
+    validation split with ``--folds 1``), over a grid given on the command line, e.g.
+    ``--grid learning_rate=1e-4,6e-5 freeze_embeddings=true,false epochs=15 --seeds 0 1 2``.
+    Reports each epoch's validation macro-F1 and the cross-validated scores.
+
+Coders:
+
+- ``linear``: :class:`~mpsoc_nlp.models.LinearCoder` with its defaults.
+- ``e5 frozen``: :class:`~mpsoc_nlp.models.TransformerCoder` with ``strategy="frozen"`` on the
+  folder ``mpsoc prepare-model`` wrote (mean pooling, logistic regressions per code).
+- ``linear + e5``: the linear coder's hashed word and character n-grams (tf-idf, each block of
+  unit length) with the L2-normalised e5 vector appended as a third block times ``weight``; one
+  logistic regression per code over all of it.
+
+Embeddings are computed once per distinct text (the library's embedding cache, shared by every
+coder of a run); their CPU time is reported on its own line and added to the e5 coders' minutes.
+
+Run with ``nice``: e.g.
+``nice -n 10 python benchmarks/e5_quality.py samples --model models/e5 --json out/e5_samples.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from mpsoc_nlp import Codebook
+from mpsoc_nlp.evaluation import cross_validate, score
+from mpsoc_nlp.io import read_segments
+from mpsoc_nlp.models.embedding_cache import EmbeddingCache
+from mpsoc_nlp.models.linear import LinearCoder
+from mpsoc_nlp.models.transformer import TransformerCoder
+
+ROOT = Path(__file__).resolve().parents[1]
+PREFIX = "passage: "
+
+
+# -- coders -------------------------------------------------------------------------------------
+def frozen(model: str, cache: EmbeddingCache, codebook: Codebook, *, prefix: str, C: float,
+           seed: int = 0) -> TransformerCoder:
+    coder = TransformerCoder(codebook, model_name_or_path=model, strategy="frozen", text_prefix=prefix, C=C,
+                             seed=seed, num_threads=2)
+    coder.embedding_cache = cache  # type: ignore[attr-defined]
+    return coder
+
+
+class NgramsPlusE5(LinearCoder):
+    """The linear coder with the frozen e5 vector of each segment as one more feature block."""
+
+    def __init__(self, codebook: Codebook | None = None, *, encoder: TransformerCoder | None = None,
+                 weight: float = 1.0, **params: Any) -> None:
+        super().__init__(codebook, **params)
+        self.encoder = encoder
+        self.weight = weight
+
+    def _counts(self, texts: Sequence[str]) -> list[sp.csr_matrix]:
+        assert self.encoder is not None
+        vec = self.encoder._embed([self.encoder.text_prefix + t for t in texts])
+        vec = vec / np.maximum(np.linalg.norm(vec, axis=1, keepdims=True), 1e-12)
+        return [*super()._counts(texts), sp.csr_matrix(vec)]
+
+    def _features(self, counts: list[sp.csr_matrix], idfs: list[np.ndarray]) -> sp.csr_matrix:
+        base = super()._features(counts[:2], idfs[:2])
+        return sp.hstack([base, counts[2] * self.weight], format="csr")
+
+
+# -- scoring ------------------------------------------------------------------------------------
+def summary(sc: dict[str, Any], codebook: Codebook) -> dict[str, Any]:
+    per = sc["per_code"]
+    kappas = [per[c]["kappa"] for c in codebook.codes if per[c]["support"] > 0 and per[c]["kappa"] == per[c]["kappa"]]
+    return {
+        "per_code_f1": {c: per[c]["f1"] for c in codebook.codes},
+        "per_code_kappa": {c: per[c]["kappa"] for c in codebook.codes},
+        "mean_kappa": float(np.mean(kappas)) if kappas else float("nan"),
+        "macro_f1": sc["summary"]["macro_f1"],
+        "type_macro_f1": sc["summary"].get("type_macro_f1"),
+        "valence_macro_f1": sc["summary"].get("valence_macro_f1"),
+        "any_community_f1": sc["summary"]["any_community_f1"],
+    }
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    t0 = time.process_time()
+    out = fn()
+    return out, (time.process_time() - t0) / 60
+
+
+def grouped_cv(rows: pd.DataFrame, make: Callable[[], Any], codebook: Codebook, folds: int, seed: int = 0
+               ) -> tuple[dict[str, Any], list[float], float]:
+    cv, minutes = timed(lambda: cross_validate(rows["text"].tolist(), rows["codes"].tolist(),
+                                               rows["document_id"].astype(str).tolist(), make, codebook,
+                                               folds=folds, seed=seed))
+    fold_kappa = [summary(f, codebook)["mean_kappa"] for f in cv.fold_scores]
+    return summary(cv.scores, codebook), fold_kappa, minutes
+
+
+def fixed_split(train: pd.DataFrame, test: pd.DataFrame, make: Callable[[], Any], codebook: Codebook
+                ) -> tuple[dict[str, Any], float]:
+    def run() -> dict[str, Any]:
+        model = make().fit(train["text"].tolist(), train["codes"].tolist(),
+                           groups=train["document_id"].astype(str).tolist())
+        return score(test["codes"].tolist(), model.predict(test["text"].tolist()), codebook)
+
+    sc, minutes = timed(run)
+    return summary(sc, codebook), minutes
+
+
+def embed_all(model: str, cache: EmbeddingCache, codebook: Codebook, rows: pd.DataFrame, prefix: str
+              ) -> tuple[TransformerCoder, float]:
+    """Fill the cache with every text's vector; returns the fitted encoder and the CPU minutes."""
+    coder = frozen(model, cache, codebook, prefix=prefix, C=1.0)
+    _, minutes = timed(lambda: coder.fit(rows["text"].tolist(), rows["codes"].tolist(),
+                                         groups=rows["document_id"].astype(str).tolist()))
+    return coder, minutes
+
+
+def table(results: dict[str, dict[str, Any]], codebook: Codebook, extra: dict[str, float] | None = None) -> str:
+    names = list(results)
+    lines = ["| | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for c in codebook.codes:
+        lines.append(f"| {c} F1 / kappa | " + " | ".join(
+            f"{results[n]['per_code_f1'][c]:.3f} / {results[n]['per_code_kappa'][c]:.3f}" for n in names) + " |")
+    for key in ("mean_kappa", "macro_f1", "type_macro_f1", "valence_macro_f1", "any_community_f1"):
+        lines.append(f"| **{key}** | " + " | ".join(f"{results[n][key]:.3f}" for n in names) + " |")
+    if any("fold_kappa" in results[n] for n in names):
+        lines.append("| mean kappa: sd over folds | " + " | ".join(
+            f"{np.std(results[n]['fold_kappa'], ddof=1):.3f}" if "fold_kappa" in results[n] else "" for n in names)
+            + " |")
+    lines.append("| CPU minutes | " + " | ".join(f"{results[n]['cpu_minutes']:.1f}" for n in names) + " |")
+    return "\n".join(lines)
+
+
+# -- sub-commands -------------------------------------------------------------------------------
+def load_samples(codebook: Codebook) -> tuple[pd.DataFrame, dict[str, Any]]:
+    seg = read_segments(ROOT / "data_samples" / "codings.csv", codebook=codebook)
+    split = json.loads((ROOT / "data_samples" / "splits.json").read_text(encoding="utf-8"))
+    return seg, split
+
+
+def cmd_samples(args: argparse.Namespace) -> dict[str, Any]:
+    codebook = Codebook.default()
+    seg, split = load_samples(codebook)
+    a = seg[seg["coder"] == "A"].reset_index(drop=True)
+    b = seg[seg["coder"] == "B"].reset_index(drop=True)
+    a_train = a[a["document_id"].isin(split["train"])].reset_index(drop=True)
+    b_test = b[b["document_id"].isin(split["test"])].reset_index(drop=True)
+    cache = EmbeddingCache()
+    encoders, embed_minutes = {}, {}
+    for p in (PREFIX, ""):
+        encoders[p], embed_minutes[p] = embed_all(args.model, cache, codebook, a, p)
+    embed_minutes[PREFIX] += embed_all(args.model, cache, codebook, b_test, PREFIX)[1]
+    print(f"embedding CPU minutes: {embed_minutes}", file=sys.stderr)
+
+    # 1. settings, on grouped CV of the training split only
+    selection: dict[str, float] = {}
+    for prefix, C in itertools.product((PREFIX, ""), args.C):
+        s, _, _ = grouped_cv(a_train, lambda p=prefix, c=C: frozen(args.model, cache, codebook, prefix=p, C=c),
+                             codebook, args.folds)
+        selection[f"frozen prefix={prefix!r} C={C}"] = s["mean_kappa"]
+        print(f"  frozen prefix={prefix!r} C={C}: mean kappa {s['mean_kappa']:.3f}", file=sys.stderr)
+    best_frozen = max((k for k in selection if k.startswith("frozen")), key=selection.__getitem__)
+    best_prefix = PREFIX if "prefix='passage: '" in best_frozen else ""
+    best_C = float(best_frozen.rsplit("C=", 1)[1])
+    for w in args.weight:
+        s, _, _ = grouped_cv(a_train, lambda w=w: NgramsPlusE5(codebook, encoder=encoders[best_prefix], weight=w),
+                             codebook, args.folds)
+        selection[f"linear+e5 weight={w}"] = s["mean_kappa"]
+        print(f"  linear+e5 weight={w}: mean kappa {s['mean_kappa']:.3f}", file=sys.stderr)
+    best_w = float(max((k for k in selection if k.startswith("linear+e5")), key=selection.__getitem__).split("=")[1])
+
+    makers: dict[str, Callable[[], Any]] = {
+        "linear": lambda: LinearCoder(codebook),
+        f"e5 frozen (prefix {best_prefix!r}, C={best_C})": lambda: frozen(
+            args.model, cache, codebook, prefix=best_prefix, C=best_C),
+        f"linear + e5 (weight {best_w})": lambda: NgramsPlusE5(codebook, encoder=encoders[best_prefix], weight=best_w),
+    }
+    cv_results: dict[str, dict[str, Any]] = {}
+    split_results: dict[str, dict[str, Any]] = {}
+    for name, make in makers.items():
+        s, fold_kappa, minutes = grouped_cv(a, make, codebook, args.folds)
+        extra = embed_minutes[best_prefix] if name != "linear" else 0.0
+        cv_results[name] = {**s, "fold_kappa": fold_kappa, "cpu_minutes": minutes + extra}
+        s2, minutes2 = fixed_split(a_train, b_test, make, codebook)
+        split_results[name] = {**s2, "cpu_minutes": minutes2}
+        print(f"  {name}: CV mean kappa {s['mean_kappa']:.3f}, split vs B {s2['mean_kappa']:.3f}", file=sys.stderr)
+    print("## Settings chosen on grouped CV of the training split (mean per-code kappa)\n")
+    for k, v in selection.items():
+        print(f"- {k}: {v:.3f}")
+    print(f"\n## {args.folds} folds grouped by document, coder A ({len(a)} segments)\n")
+    print(table(cv_results, codebook))
+    print(f"\n## Fixed split: train coder A ({len(a_train)} segments), test coder B ({len(b_test)} segments)\n")
+    print(table(split_results, codebook))
+    print(f"\nEmbedding CPU minutes (included above for the e5 coders of the CV table): {embed_minutes}")
+    return {"selection": selection, "cv": cv_results, "split": split_results, "embedding_cpu_minutes": embed_minutes,
+            "chosen": {"prefix": best_prefix, "C": best_C, "weight": best_w}}
+
+
+VALENCE = Codebook.from_dict({"name": "NoReC valence", "types": [{"name": "omtale"}],
+                              "valences": [{"name": "positiv"}, {"name": "negativ"}]})
+
+
+def _norec(path: Path) -> pd.DataFrame:
+    rows = json.loads(path.read_text(encoding="utf-8"))
+    frame = pd.DataFrame(rows)
+    frame["codes"] = [("omtale:positiv",) if lab == "Positive" else ("omtale:negativ",) for lab in frame["label"]]
+    frame["document_id"] = frame["sent_id"].str.rsplit("-", n=1).str[0]  # the review: NoReC splits by document
+    return frame
+
+
+def cmd_norec(args: argparse.Namespace) -> dict[str, Any]:
+    train, test = _norec(args.data / "binary" / "train.json"), _norec(args.data / "binary" / "test.json")
+    cache = EmbeddingCache()
+    both = pd.concat([train, test], ignore_index=True)
+    encoder, embed_minutes = embed_all(args.model, cache, VALENCE, both, args.prefix)
+    makers: dict[str, Callable[[], Any]] = {
+        "linear": lambda: LinearCoder(VALENCE),
+        f"e5 frozen (C={args.C[0]})": lambda: frozen(args.model, cache, VALENCE, prefix=args.prefix, C=args.C[0]),
+        f"linear + e5 (weight {args.weight[0]})": lambda: NgramsPlusE5(VALENCE, encoder=encoder, weight=args.weight[0]),
+    }
+    out: dict[str, Any] = {"embedding_cpu_minutes": embed_minutes, "n_train": len(train), "n_test": len(test)}
+    print(f"## NoReC_sentence binary: train {len(train)}, test {len(test)} sentences\n")
+    print("| coder | macro-F1 (argmax) | accuracy | macro-F1 of the code sets | CPU minutes |")
+    print("|---|---:|---:|---:|---:|")
+    from sklearn.metrics import accuracy_score, f1_score
+
+    for name, make in makers.items():
+        def run(make: Callable[[], Any] = make) -> tuple[np.ndarray, np.ndarray]:
+            model = make().fit(train["text"].tolist(), train["codes"].tolist(),
+                               groups=train["document_id"].tolist())
+            proba = model.predict_proba(test["text"].tolist())
+            return proba, np.asarray(model.thresholds_)
+
+        (proba, th), minutes = timed(run)
+        if name != "linear":
+            minutes += embed_minutes
+        truth = (test["label"] == "Positive").to_numpy()
+        pred = (proba[:, 0] - th[0]) >= (proba[:, 1] - th[1])  # the code further above its threshold
+        mf1 = f1_score(truth, pred, average="macro")
+        acc = accuracy_score(truth, pred)
+        sets = score(test["codes"].tolist(), (proba >= th).astype(np.uint8), VALENCE)["summary"]["macro_f1"]
+        out[name] = {"macro_f1": mf1, "accuracy": acc, "code_set_macro_f1": sets, "cpu_minutes": minutes}
+        print(f"| {name} | {100 * mf1:.1f} | {100 * acc:.1f} | {100 * sets:.1f} | {minutes:.1f} |")
+    return out
+
+
+def _parse_grid(items: Sequence[str]) -> list[dict[str, Any]]:
+    axes: list[list[tuple[str, Any]]] = []
+    for item in items:
+        key, _, values = item.partition("=")
+        parsed = [json.loads(v) if v not in ("true", "false") else v == "true" for v in values.split(",")]
+        axes.append([(key, v) for v in parsed])
+    return [dict(combo) for combo in itertools.product(*axes)] if axes else [{}]
+
+
+def cmd_finetune(args: argparse.Namespace) -> dict[str, Any]:
+    codebook = Codebook.default()
+    seg, split = load_samples(codebook)
+    a = seg[seg["coder"] == "A"]
+    rows = a[a["document_id"].isin(split["train"])].reset_index(drop=True)
+    results = []
+    for params in _parse_grid(args.grid):
+        for seed in args.seeds:
+            def make(params: dict[str, Any] = params, seed: int = seed) -> TransformerCoder:
+                return TransformerCoder(codebook, model_name_or_path=args.model, strategy="finetune",
+                                        text_prefix=args.prefix, seed=seed, **params)
+
+            if args.folds > 1:
+                s, fold_kappa, minutes = grouped_cv(rows, make, codebook, args.folds, seed)
+                rec = {"params": params, "seed": seed, **s, "fold_kappa": fold_kappa, "cpu_minutes": minutes}
+            else:  # one run: its grouped validation split gives the per-epoch history
+                model, minutes = timed(lambda make=make: make().fit(
+                    rows["text"].tolist(), rows["codes"].tolist(), groups=rows["document_id"].tolist()))
+                rec = {"params": params, "seed": seed, "history": model.history_, "best_epoch": model.best_epoch_,
+                       "cpu_minutes": minutes}
+            results.append(rec)
+            print(json.dumps(rec), flush=True)
+    return {"runs": results}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("samples", "norec", "finetune"):
+        p = sub.add_parser(name)
+        p.add_argument("--model", required=True, help="the folder mpsoc prepare-model wrote")
+        p.add_argument("--json", type=Path, help="also write the numbers here")
+        p.add_argument("--folds", type=int, default=5)
+        p.add_argument("--prefix", default=PREFIX)
+        p.add_argument("--C", type=float, nargs="+", default=[0.1, 1.0])
+        p.add_argument("--weight", type=float, nargs="+", default=[0.5, 1.0, 2.0])
+    sub.choices["norec"].add_argument("--data", type=Path, required=True, help="the norec_sentence folder")
+    sub.choices["finetune"].add_argument("--grid", nargs="*", default=[], help="key=v1,v2 ... (TransformerCoder)")
+    sub.choices["finetune"].add_argument("--seeds", type=int, nargs="+", default=[0])
+    args = parser.parse_args(argv)
+    run = {"samples": cmd_samples, "norec": cmd_norec, "finetune": cmd_finetune}[args.command]
+    out = run(args)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(out, indent=2, default=float), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,111 @@
+"""Training runs through the CLI: every shipped config, one encoder pass per segment for ``frozen``
+with cross-validation, and one progress line per fine-tuning epoch on a non-terminal stderr."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mpsoc_nlp.cli import main
+
+from .tiny_model import build_tiny_bert
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "data_samples" / "codings.csv"
+
+pytest.importorskip("transformers")
+
+
+@pytest.fixture(scope="module")
+def samples() -> pd.DataFrame:
+    frame = pd.read_csv(SAMPLES, dtype=str, keep_default_na=False)
+    return frame[frame["coder"] == "A"]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory, samples: pd.DataFrame) -> Path:
+    return build_tiny_bert(tmp_path_factory.mktemp("hf") / "tiny-bert", samples["text"].tolist(), layers=1)
+
+
+def _docs(samples: pd.DataFrame, n_docs: int) -> pd.DataFrame:
+    docs = sorted(samples["document_id"].unique())[:n_docs]
+    return samples[samples["document_id"].isin(docs)][["text", "codes", "document_id"]].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def small_csv(tmp_path_factory: pytest.TempPathFactory, samples: pd.DataFrame) -> Path:
+    path = tmp_path_factory.mktemp("data") / "small.csv"
+    _docs(samples, 2).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("config", sorted((REPO / "training").glob("*.toml")), ids=lambda p: p.name)
+def test_every_shipped_config_trains_through_the_cli(config, tiny_model, small_csv, tmp_path, capsys):
+    """The command the docs give (--config plus --seed) works for each config in training/."""
+    out = tmp_path / "model"
+    code = main(["train", str(small_csv), "--backend", "transformer", "--model", str(tiny_model),
+                 "--config", str(config), "--seed", "3", "--folds", "0", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "internal error" not in captured.err
+    import json
+
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["seed"] == 3  # --seed wins over the config's seed
+
+
+def test_the_configs_seed_is_used_when_no_seed_is_given(tiny_model, small_csv, tmp_path):
+    cfg = tmp_path / "seeded.toml"
+    cfg.write_text('[transformer]\nstrategy = "frozen"\nseed = 7\nmax_length = 32\nstride = 8\n', encoding="utf-8")
+    out = tmp_path / "model"
+    assert main(["train", str(small_csv), "--backend", "transformer", "--model", str(tiny_model),
+                 "--config", str(cfg), "--folds", "0", "--out", str(out)]) == 0
+    import json
+
+    assert json.loads((out / "model.json").read_text())["seed"] == 7
+
+
+def test_frozen_cross_validation_runs_the_encoder_once_per_segment(tiny_model, samples, tmp_path):
+    import torch
+    from transformers import BertModel
+
+    from mpsoc_nlp.training import train
+
+    data = _docs(samples, 6)
+    path = tmp_path / "six.csv"
+    data.to_csv(path, index=False)
+    rows = {"n": 0}
+
+    def count(module, args, output):
+        if isinstance(module, BertModel):
+            rows["n"] += int(output.last_hidden_state.shape[0])
+
+    handle = torch.nn.modules.module.register_module_forward_hook(count)
+    try:
+        train(path, backend="transformer", model_name_or_path=str(tiny_model),
+              strategy="frozen", max_length=128, cv_folds=5)
+    finally:
+        handle.remove()
+    from transformers import AutoTokenizer
+
+    from mpsoc_nlp.models._hf import make_windows
+
+    distinct = data["text"].unique().tolist()
+    windows, _ = make_windows(AutoTokenizer.from_pretrained(str(tiny_model)), distinct, max_length=128, stride=64)
+    assert len(distinct) >= 40 and len(windows) < 1.1 * len(distinct)
+    assert rows["n"] == len(windows)  # each segment's windows once: not once per fold and again at the end
+
+
+def test_fine_tuning_logs_one_line_per_epoch_when_stderr_is_not_a_terminal(tiny_model, small_csv, tmp_path, capsys):
+    cfg = tmp_path / "ft.toml"
+    cfg.write_text("[transformer]\nepochs = 3\npatience = 0\nbatch_size = 16\ngradient_accumulation_steps = 1\n"
+                   "max_length = 32\nstride = 8\nlearning_rate = 1e-3\n", encoding="utf-8")
+    assert main(["train", str(small_csv), "--backend", "transformer", "--model", str(tiny_model),
+                 "--config", str(cfg), "--folds", "0", "--out", str(tmp_path / "m")]) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "epoch " in line and "train loss" in line]
+    assert [line.split("epoch ")[1].split(":")[0] for line in lines] == ["1/3", "2/3", "3/3"]
+    assert all("validation macro-F1" in line and " s" in line and "best " in line for line in lines)
+    assert "left" in lines[0] and "left" not in lines[-1]
