@@ -17,22 +17,30 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from joblib import Parallel, delayed
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold, KFold
 
+from . import features as hashing
+
 from ..codebook import Codebook
 from ..errors import InputError, ModelError
 from .base import BaseCoder, as_code_sets
 
-__all__ = ["LinearCoder", "tune_thresholds"]
+__all__ = ["FEATURE_SCHEMES", "LinearCoder", "tune_thresholds"]
 
 logger = logging.getLogger(__name__)
 
 WEIGHTS = "weights.npz"
 VOCABULARY = "vocabulary.json"
 _THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)
+# feature scheme -> (name, version) recorded in model.json; "sklearn-hashing/1" is the scheme of
+# models written before the scheme was recorded (scikit-learn's HashingVectorizer, float64)
+NGRAM_HASH = f"{hashing.SCHEME}/{hashing.SCHEME_VERSION}"
+SKLEARN_HASHING = "sklearn-hashing/1"
+FEATURE_SCHEMES = (NGRAM_HASH, SKLEARN_HASHING)
 
 
 def tune_thresholds(y: np.ndarray, proba: np.ndarray, *, min_positives: int = 3, default: float = 0.5) -> np.ndarray:
@@ -90,6 +98,13 @@ class LinearCoder(BaseCoder):
         Seed of the inner folds and the solver.
     batch_size : int
         Segments vectorised at a time in ``predict_proba`` (bounds memory on large inputs).
+    features : str
+        Feature scheme, ``"name/version"``: ``"ngram-hash/1"`` (:mod:`.features`, the default) or
+        ``"sklearn-hashing/1"`` (scikit-learn's ``HashingVectorizer``, models saved before the
+        scheme was recorded). Saved in ``model.json``.
+    n_jobs : int, optional
+        Cores for vectorising and predicting (joblib; ``-1``: all). Results do not depend on it;
+        not saved with the model.
     """
 
     backend = "linear"
@@ -109,6 +124,8 @@ class LinearCoder(BaseCoder):
         keep_vocabulary: bool = False,
         seed: int = 0,
         batch_size: int = 4096,
+        features: str = NGRAM_HASH,
+        n_jobs: int | None = None,
     ) -> None:
         self.codebook = codebook
         self.word_ngrams = word_ngrams
@@ -122,9 +139,12 @@ class LinearCoder(BaseCoder):
         self.keep_vocabulary = keep_vocabulary
         self.seed = seed
         self.batch_size = batch_size
+        self.features = features
+        self.n_jobs = n_jobs
 
     # features -----------------------------------------------------------------------------
     def _vectorizers(self) -> tuple[HashingVectorizer, HashingVectorizer]:
+        """scikit-learn's vectorisers of the ``sklearn-hashing/1`` scheme."""
         common = dict(n_features=self.n_features, alternate_sign=False, norm=None, dtype=np.float64)
         word = HashingVectorizer(
             analyzer="word", ngram_range=tuple(self.word_ngrams), token_pattern=r"(?u)\b\w+\b", **common
@@ -132,8 +152,19 @@ class LinearCoder(BaseCoder):
         char = HashingVectorizer(analyzer="char_wb", ngram_range=tuple(self.char_ngrams), **common)
         return word, char
 
-    def _counts(self, texts: Sequence[str]) -> list[sp.csr_matrix]:
-        return [v.transform(texts) for v in self._vectorizers()]
+    def _counts(self, texts: Sequence[str], n_jobs: int | None = None) -> list[sp.csr_matrix]:
+        if self.features == SKLEARN_HASHING:
+            return [v.transform(texts) for v in self._vectorizers()]
+        if self.features != NGRAM_HASH:
+            raise ModelError(f"unknown feature scheme {self.features!r}; known are {list(FEATURE_SCHEMES)}")
+        return [
+            hashing.NgramHasher(analyzer, tuple(r), self.n_features, n_jobs=n_jobs).transform(texts)  # type: ignore[arg-type]
+            for analyzer, r in (("word", self.word_ngrams), ("char_wb", self.char_ngrams))
+        ]
+
+    @property
+    def _dtype(self) -> type:
+        return np.float64 if self.features == SKLEARN_HASHING else np.float32
 
     @staticmethod
     def _idf(counts: sp.csr_matrix) -> np.ndarray:
@@ -141,14 +172,20 @@ class LinearCoder(BaseCoder):
         df = np.bincount(counts.indices, minlength=counts.shape[1])
         return np.log((1.0 + n) / (1.0 + df)) + 1.0
 
-    @staticmethod
-    def _weigh(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
-        x = counts.astype(np.float64, copy=True)
-        x.data = 1.0 + np.log(x.data)  # sublinear tf
-        x = x @ sp.diags(idf)
-        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
+    def _weigh(self, counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
+        """Sublinear tf x idf, each row scaled to unit length (row by row, so independent of batches)."""
+        data = np.log(counts.data, dtype=self._dtype)
+        data += 1.0
+        data *= idf.astype(self._dtype, copy=False)[counts.indices]
+        lengths = np.diff(counts.indptr)
+        sq = np.square(data, dtype=np.float64)
+        norms = np.zeros(len(lengths))
+        nonempty = lengths > 0
+        if sq.size:
+            norms[nonempty] = np.sqrt(np.add.reduceat(sq, counts.indptr[:-1][nonempty]))
         norms[norms == 0] = 1.0
-        return sp.csr_matrix(sp.diags(1.0 / norms) @ x)
+        data /= np.repeat(norms, lengths).astype(self._dtype, copy=False)
+        return sp.csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape)
 
     def _features(self, counts: list[sp.csr_matrix], idfs: list[np.ndarray]) -> sp.csr_matrix:
         return sp.hstack([self._weigh(c, i) for c, i in zip(counts, idfs)], format="csr")
@@ -186,11 +223,18 @@ class LinearCoder(BaseCoder):
         return idfs, coef, intercept
 
     def _proba_arrays(
-        self, counts: list[sp.csr_matrix], idfs: list[np.ndarray], coef: np.ndarray, intercept: np.ndarray
+        self, counts: list[sp.csr_matrix], idfs: list[np.ndarray], coef_t: np.ndarray, intercept: np.ndarray
     ) -> np.ndarray:
-        x = self._features(counts, idfs)
-        logits = np.asarray(x @ coef.T.astype(np.float64)) + intercept.astype(np.float64)
+        """Probabilities from counts; ``coef_t`` is the C-contiguous transpose of the weights."""
+        logits = np.tile(intercept.astype(np.float64), (counts[0].shape[0], 1))
+        start = 0
+        for c, idf in zip(counts, idfs):
+            logits += self._weigh(c, idf) @ coef_t[start : start + c.shape[1]]
+            start += c.shape[1]
         return 1.0 / (1.0 + np.exp(-logits))
+
+    def _coef_t(self, coef: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(coef.T, dtype=self._dtype)
 
     def fit(self, texts: Sequence[str], y: Any, groups: Sequence[Any] | None = None) -> LinearCoder:
         """Learn from texts and their code sets (or a multi-hot array in codebook order).
@@ -205,7 +249,7 @@ class LinearCoder(BaseCoder):
             raise InputError(f"got {len(texts)} texts but {len(y_arr)} code sets")
         if len(texts) < 2:
             raise InputError("training needs at least 2 segments")
-        counts = self._counts(texts)
+        counts = self._counts(texts, self.n_jobs)
         idfs, coef, intercept = self._fit_arrays(counts, y_arr)
         thresholds = np.full(len(codebook), 0.5)
         if self.tune:
@@ -245,28 +289,38 @@ class LinearCoder(BaseCoder):
             tr = [c[train_idx] for c in counts]
             te = [c[test_idx] for c in counts]
             idfs, coef, intercept = self._fit_arrays(tr, y[train_idx])
-            oof[test_idx] = self._proba_arrays(te, idfs, coef, intercept)
+            oof[test_idx] = self._proba_arrays(te, idfs, self._coef_t(coef), intercept)
         return oof
 
     def _vocabulary(self, texts: Sequence[str]) -> dict[str, int]:
-        word = self._vectorizers()[0]
-        analyzer = word.build_analyzer()
-        terms = sorted({t for text in texts for t in analyzer(text)})
-        cols = word.transform(terms).indices if terms else np.array([], dtype=int)
-        return dict(zip(terms, cols.tolist()))
+        if self.features == SKLEARN_HASHING:
+            word = self._vectorizers()[0]
+            analyzer = word.build_analyzer()
+            terms = sorted({t for text in texts for t in analyzer(text)})
+            cols = word.transform(terms).indices if terms else np.array([], dtype=int)
+            return dict(zip(terms, cols.tolist()))
+        grams = sorted({t for text in texts for t in hashing.word_ngrams(text, tuple(self.word_ngrams))})  # type: ignore[arg-type]
+        return {t: hashing.term_column(t, self.n_features) for t in grams}
 
     # prediction ---------------------------------------------------------------------------
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Probabilities ``(n_segments, n_codes)`` in codebook order."""
         self._check_fitted()
         texts = list(texts)
-        out = np.empty((len(texts), len(self.codebook_)), dtype=np.float64)
-        for start in range(0, len(texts), self.batch_size):
-            chunk = texts[start : start + self.batch_size]
-            out[start : start + len(chunk)] = self._proba_arrays(
-                self._counts(chunk), self.idf_, self.coef_, self.intercept_
-            )
-        return out
+        if not texts:
+            return np.empty((0, len(self.codebook_)), dtype=np.float64)
+        coef_t = self._coef_t(self.coef_)
+
+        def batch(chunk: list[str]) -> np.ndarray:
+            return self._proba_arrays(self._counts(chunk), self.idf_, coef_t, self.intercept_)
+
+        chunks = [texts[i : i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
+        # batches in threads (numpy and scipy release the GIL); the order of the results is the
+        # order of the batches, and each row is computed alone, so n_jobs changes nothing
+        parts = Parallel(n_jobs=self.n_jobs if len(chunks) > 1 else 1, prefer="threads")(
+            delayed(batch)(c) for c in chunks
+        )
+        return np.vstack(parts)
 
     def top_terms(self, code: str, n: int = 20) -> list[tuple[str, float]]:
         """The word n-grams that push ``code`` up most (needs ``keep_vocabulary=True``)."""
@@ -284,6 +338,7 @@ class LinearCoder(BaseCoder):
     def _params_json(self) -> dict[str, Any]:
         params = self.get_params()
         params.pop("codebook")
+        params.pop("n_jobs")  # a property of the machine, not of the model
         return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
 
     def _model_json(self) -> dict[str, Any]:
@@ -293,6 +348,7 @@ class LinearCoder(BaseCoder):
             "positives": {c: int(p) for c, p in zip(self.codebook_.codes, self.positives_)},
             "weights": WEIGHTS,
             "keeps_vocabulary": hasattr(self, "vocabulary_"),
+            "feature_scheme": dict(zip(("name", "version"), _split_scheme(self.features))),
         }
 
     def _write_weights(self, folder: Path) -> None:
@@ -313,6 +369,7 @@ class LinearCoder(BaseCoder):
     def _load(cls, folder: Path, meta: dict[str, Any]) -> LinearCoder:
         codebook = Codebook.from_dict(meta["codebook"], source=f"{folder}/model.json")
         params = dict(meta.get("params", {}))
+        params["features"] = _scheme_of(folder, meta)
         for key in ("word_ngrams", "char_ngrams"):
             if key in params:
                 params[key] = tuple(params[key])
@@ -339,3 +396,22 @@ class LinearCoder(BaseCoder):
         if vocab.is_file():
             model.vocabulary_ = json.loads(vocab.read_text(encoding="utf-8"))
         return model
+
+
+def _split_scheme(scheme: str) -> tuple[str, int]:
+    name, _, version = scheme.partition("/")
+    return name, int(version)
+
+
+def _scheme_of(folder: Path, meta: dict[str, Any]) -> str:
+    """The feature scheme of a saved model; folders from before it was recorded used scikit-learn's."""
+    recorded = meta.get("feature_scheme")
+    if recorded is None:
+        return SKLEARN_HASHING
+    scheme = f"{recorded.get('name')}/{recorded.get('version')}"
+    if scheme not in FEATURE_SCHEMES:
+        raise ModelError(
+            f"{folder}/model.json: feature scheme {scheme} is unknown to this mpsoc-nlp (it knows "
+            f"{', '.join(FEATURE_SCHEMES)}); upgrade mpsoc-nlp or retrain the model with this version"
+        )
+    return scheme

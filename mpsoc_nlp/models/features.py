@@ -1,0 +1,298 @@
+"""Hashed word and character n-gram counts, vectorised over code-point arrays.
+
+scikit-learn's ``HashingVectorizer`` builds a Python string for every n-gram before hashing it;
+for character n-grams that is most of the linear coder's time. :class:`NgramHasher` produces the
+same n-grams (words: maximal runs of word characters, ``(?u)\\b\\w+\\b``; characters: ``char_wb``,
+within words padded with a space) but never makes a string per n-gram: a chunk of texts becomes
+one array of code points, and each n-gram's hash is a polynomial over its code points (or, for
+word n-grams, over its words' hashes), computed with whole-array integer arithmetic mod 2**32 and
+finished with murmur3's 32-bit finaliser. The column of an n-gram is that hash modulo ``n_features``.
+
+Texts are lower-cased and put in Unicode normal form NFC first, so decomposed input (``a`` +
+combining ring) counts as the composed letter (``å``).
+
+The scheme is versioned (:data:`SCHEME`, :data:`SCHEME_VERSION`): a saved model records them, and
+any change to the n-grams or the hash must bump the version. :func:`reference_ngram_columns` is a
+plain-Python statement of the same scheme, for tests.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, TransformerMixin
+
+__all__ = [
+    "SCHEME",
+    "SCHEME_VERSION",
+    "NgramHasher",
+    "hashed_counts",
+    "reference_ngram_columns",
+    "term_column",
+    "word_ngrams",
+]
+
+SCHEME = "ngram-hash"
+SCHEME_VERSION = 1
+
+Analyzer = Literal["word", "char_wb"]
+
+_MASK = (1 << 32) - 1
+_P = 0x01000193  # FNV-1 32-bit prime: multiplier of the polynomial
+_OFFSET = {"char_wb": 0x811C9DC5, "word": 0x9E3779B9}  # start value per analyzer
+_SPACE = 32
+
+
+def _fmix32(h: np.ndarray) -> np.ndarray:
+    """murmur3's 32-bit finaliser, in place on a uint32 array."""
+    h ^= h >> np.uint32(16)
+    h *= np.uint32(0x85EBCA6B)
+    h ^= h >> np.uint32(13)
+    h *= np.uint32(0xC2B2AE35)
+    h ^= h >> np.uint32(16)
+    return h
+
+
+def _fmix32_int(h: int) -> int:
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & _MASK
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & _MASK
+    h ^= h >> 16
+    return h
+
+
+@functools.lru_cache(maxsize=1)
+def _word_chars() -> np.ndarray:
+    """``table[cp]``: is code point ``cp`` a word character of Python's ``re`` (``\\w``)?"""
+    return np.fromiter((chr(i).isalnum() or i == 95 for i in range(0x110000)), dtype=bool, count=0x110000)
+
+
+def _normalise(text: str) -> str:
+    return unicodedata.normalize("NFC", text.lower())
+
+
+def _code_points(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+def _rolling(values: np.ndarray, lo: int, hi: int, offset: int) -> list[tuple[int, np.ndarray]]:
+    """Polynomial hashes ``offset * P**n + sum(values[i + k] * P**(n - 1 - k))`` mod 2**32 of every
+    window of ``n`` consecutive values, ``lo <= n <= hi``: ``[(n, hashes of windows at 0, 1, ...)]``."""
+    out = []
+    h = np.full(len(values), offset, dtype=np.uint32)
+    p = np.uint32(_P)
+    for n in range(1, hi + 1):
+        if len(values) < n:
+            break
+        h = h[: len(values) - n + 1] * p
+        h += values[n - 1 :]
+        if n >= lo:
+            out.append((n, h))
+    return out
+
+
+_EMPTY = (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.uint32))
+
+
+def _char_wb(texts: Sequence[str], lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """(document, hash) of every ``char_wb`` n-gram (``n >= 2``) of the texts."""
+    words = [" ".join(_normalise(t).split()) for t in texts]
+    keep = [i for i, w in enumerate(words) if w]
+    if not keep:
+        return _EMPTY
+    # " w1 w2 w3 w4 ": every word between two spaces, neighbouring words and documents sharing one
+    cp = _code_points(" " + " ".join(words[i] for i in keep) + " ")
+    # the document of each position: its characters and its trailing space (the leading space of
+    # the first goes with it too); an n-gram belongs to the document of its second position
+    lengths = np.fromiter((len(words[i]) + 1 for i in keep), dtype=np.int64, count=len(keep))
+    doc = np.repeat(np.asarray(keep, dtype=np.int32), lengths)  # positions 1, 2, ...
+    spaces = np.cumsum(cp == _SPACE, dtype=np.int32)  # spaces up to and including each position
+    docs, hashes = [], []
+    for n, h in _rolling(cp, lo, hi, _OFFSET["char_wb"]):
+        owner = doc[: len(h)]
+        if n == 2:
+            docs.append(owner)
+            hashes.append(h)
+            continue
+        # within one padded word: no space strictly between the first and the last position
+        ok = spaces[n - 2 : n - 2 + len(h)] == spaces[: len(h)]
+        docs.append(owner[ok])
+        hashes.append(h[ok])
+    return np.concatenate(docs), np.concatenate(hashes)
+
+
+def _word(texts: Sequence[str], lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """(document, hash) of every word n-gram of the texts; a word is a maximal run of ``\\w``."""
+    norm = [_normalise(t) for t in texts]
+    cp = _code_points("\n".join(norm))  # the separator is no word character
+    if not len(cp):
+        return _EMPTY
+    edges = np.diff(np.concatenate([[False], _word_chars()[cp], [False]]).astype(np.int8))
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1)
+    if not len(starts):
+        return _EMPTY
+    # a word's polynomial from prefix sums of cp[k] * P**-k (P is odd, so invertible mod 2**32):
+    # sum(cp[k] * P**(end - 1 - k)) = P**(end - 1) * (prefix[end] - prefix[start])
+    inv_pow = np.full(len(cp), pow(_P, -1, 1 << 32), dtype=np.uint32)
+    inv_pow[0] = 1
+    prefix = np.zeros(len(cp) + 1, dtype=np.uint32)
+    np.cumsum(cp * np.cumprod(inv_pow, dtype=np.uint32), dtype=np.uint32, out=prefix[1:])
+    pow_ = np.full(len(cp) + 1, _P, dtype=np.uint32)
+    pow_[0] = 1
+    pow_ = np.cumprod(pow_, dtype=np.uint32)
+    word_hash = (prefix[ends] - prefix[starts]) * pow_[ends - 1] + np.uint32(_OFFSET["word"]) * pow_[ends - starts]
+    word_hash = _fmix32(word_hash)
+    lengths = np.fromiter((len(t) + 1 for t in norm), dtype=np.int64, count=len(norm))
+    doc = np.repeat(np.arange(len(norm), dtype=np.int32), lengths)[starts]
+    docs, hashes = [], []
+    for n, h in _rolling(word_hash, lo, hi, _OFFSET["word"]):
+        ok = doc[: len(h)] == doc[n - 1 :]
+        docs.append(doc[: len(h)][ok])
+        hashes.append(h[ok])
+    return np.concatenate(docs), np.concatenate(hashes)
+
+
+def hashed_counts(
+    texts: Sequence[str],
+    *,
+    analyzer: Analyzer = "char_wb",
+    ngram_range: tuple[int, int] = (2, 5),
+    n_features: int = 2**18,
+    dtype: type = np.float32,
+) -> sp.csr_matrix:
+    """Counts ``(n_texts, n_features)`` of the hashed n-grams of each text (see the module).
+
+    Columns are sorted within each row, so the result is canonical.
+    """
+    lo, hi = int(ngram_range[0]), int(ngram_range[1])
+    if not 1 <= lo <= hi:
+        raise ValueError(f"ngram_range must be 1 <= min <= max, not {ngram_range}")
+    if not 1 <= n_features <= 2**31:
+        raise ValueError(f"n_features must be between 1 and 2**31, not {n_features}")
+    if analyzer == "char_wb":
+        if lo < 2:
+            raise ValueError(f"char_wb n-grams start at 2 characters, not {lo}")
+        rows, h = _char_wb(texts, lo, hi)
+    elif analyzer == "word":
+        rows, h = _word(texts, lo, hi)
+    else:
+        raise ValueError(f"analyzer must be 'word' or 'char_wb', not {analyzer!r}")
+    cols = _fmix32(h)
+    if n_features & (n_features - 1) == 0:
+        cols &= np.uint32(n_features - 1)
+    else:
+        cols %= np.uint32(n_features)
+    return _count_matrix(rows, cols, len(texts), n_features, dtype)
+
+
+def _count_matrix(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int, dtype: type) -> sp.csr_matrix:
+    """CSR counts of (row, column) pairs, columns sorted within rows."""
+    kt = np.uint32 if n_rows * n_cols <= 2**32 else np.uint64
+    key = rows.astype(kt)
+    key *= kt(n_cols)
+    key += cols
+    key.sort()
+    first = np.empty(len(key), dtype=bool)
+    first[:1] = True
+    np.not_equal(key[1:], key[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    counts = np.diff(starts, append=len(key)).astype(dtype)
+    unique = key[starts]
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount((unique // kt(n_cols)).astype(np.intp), minlength=n_rows), out=indptr[1:])
+    indices = (unique % kt(n_cols)).astype(np.int32)
+    return sp.csr_matrix((counts, indices, indptr), shape=(n_rows, n_cols))
+
+
+class NgramHasher(TransformerMixin, BaseEstimator):
+    """Stateless transformer: texts -> hashed n-gram counts (see :func:`hashed_counts`).
+
+    Parameters
+    ----------
+    analyzer : {"word", "char_wb"}
+    ngram_range : tuple of int
+    n_features : int
+        Hash buckets (columns).
+    n_jobs : int, optional
+        Blocks of ``block_size`` texts hashed in parallel (joblib threads; ``-1``: all cores). The
+        result does not depend on it.
+    block_size : int
+        Texts hashed at a time (bounds the temporary arrays).
+    """
+
+    def __init__(
+        self,
+        analyzer: Analyzer = "char_wb",
+        ngram_range: tuple[int, int] = (2, 5),
+        n_features: int = 2**18,
+        n_jobs: int | None = None,
+        block_size: int = 2000,
+    ) -> None:
+        self.analyzer = analyzer
+        self.ngram_range = ngram_range
+        self.n_features = n_features
+        self.n_jobs = n_jobs
+        self.block_size = block_size
+
+    def fit(self, texts: Sequence[str], y: object = None) -> NgramHasher:
+        return self
+
+    def _block(self, texts: Sequence[str]) -> sp.csr_matrix:
+        return hashed_counts(
+            texts, analyzer=self.analyzer, ngram_range=self.ngram_range, n_features=self.n_features
+        )
+
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        texts = list(texts)
+        blocks = [texts[i : i + self.block_size] for i in range(0, len(texts), self.block_size)]
+        if len(blocks) <= 1:
+            return self._block(texts)
+        parts = Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(self._block)(b) for b in blocks)
+        return sp.vstack(parts, format="csr")
+
+
+# the same scheme, one n-gram at a time (for tests and for reading) -------------------------
+def _poly(values: Sequence[int], offset: int) -> int:
+    h = offset
+    for v in values:
+        h = (h * _P + v) & _MASK
+    return h
+
+
+def word_ngrams(text: str, ngram_range: tuple[int, int]) -> list[str]:
+    """The word n-grams of a text as strings (words joined by a space), in plain Python."""
+    words = re.findall(r"\w+", _normalise(text))
+    lo, hi = ngram_range
+    return [" ".join(words[i : i + n]) for n in range(lo, hi + 1) for i in range(len(words) - n + 1)]
+
+
+def term_column(term: str, n_features: int = 2**18) -> int:
+    """The column of a word n-gram given as a string from :func:`word_ngrams`."""
+    words = [_fmix32_int(_poly([ord(c) for c in w], _OFFSET["word"])) for w in term.split(" ")]
+    return _fmix32_int(_poly(words, _OFFSET["word"])) % n_features
+
+
+def reference_ngram_columns(
+    text: str, *, analyzer: Analyzer, ngram_range: tuple[int, int], n_features: int = 2**18
+) -> list[int]:
+    """The columns of a text's n-grams, computed one n-gram string at a time, sorted."""
+    if analyzer == "word":
+        return sorted(term_column(t, n_features) for t in word_ngrams(text, ngram_range))
+    lo, hi = ngram_range
+    grams = [
+        padded[i : i + n]
+        for w in _normalise(text).split()
+        for padded in [" " + w + " "]
+        for n in range(lo, hi + 1)
+        for i in range(len(padded) - n + 1)
+    ]
+    return sorted(_fmix32_int(_poly([ord(c) for c in g], _OFFSET["char_wb"])) % n_features for g in grams)
