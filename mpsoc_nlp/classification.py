@@ -162,6 +162,7 @@ def classify(
     resume: bool = False,
     transcripts: TranscriptOptions | None = None,
     journals: JournalOptions | None = None,
+    jobs: int | None = -1,
 ) -> dict[str, Any]:
     """Classify segment tables, transcripts, journal exports or projects and write predictions.
 
@@ -188,11 +189,16 @@ def classify(
         options, continue after the last finished chunk. The folder is removed at the end.
     transcripts, journals : options, optional
         How transcripts and journal exports are segmented.
+    jobs : int, optional
+        Cores the linear coder uses within each chunk (joblib; ``-1``: all, ``None``: the model's
+        own setting). The output does not depend on it.
     """
     model_dir = None
     if not isinstance(model, BaseCoder):
         model_dir = model
         model = load_model(model)
+    if jobs is not None and "n_jobs" in model.get_params():
+        model.set_params(n_jobs=jobs)
     codebook = model.codebook_  # type: ignore[attr-defined]
     if inputs is None:
         paths: list[PathArg] = []

@@ -47,6 +47,7 @@ Analyzer = Literal["word", "char_wb"]
 _MASK = (1 << 32) - 1
 _P = 0x01000193  # FNV-1 32-bit prime: multiplier of the polynomial
 _OFFSET = {"char_wb": 0x811C9DC5, "word": 0x9E3779B9}  # start value per analyzer
+_GOLDEN = 0x9E3779B1  # multiplier of the multiply-shift that turns a hash into a column
 _SPACE = 32
 
 
@@ -99,47 +100,57 @@ def _rolling(values: np.ndarray, lo: int, hi: int, offset: int) -> list[tuple[in
     return out
 
 
-_EMPTY = (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.uint32))
+def _column_bits(n_features: int) -> int:
+    bits = int(n_features).bit_length() - 1
+    if n_features < 2 or n_features != 1 << bits or bits > 31:
+        raise ValueError(f"n_features must be a power of 2 between 2 and 2**31, not {n_features}")
+    return bits
 
 
-def _char_wb(texts: Sequence[str], lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
-    """(document, hash) of every ``char_wb`` n-gram (``n >= 2``) of the texts."""
+def _keys(doc: np.ndarray, h: np.ndarray, bits: int, key_type: type) -> np.ndarray:
+    """``doc << bits | column`` with column = the top ``bits`` bits of ``h * GOLDEN`` mod 2**32."""
+    col = h * np.uint32(_GOLDEN)
+    col >>= np.uint32(32 - bits)
+    key: np.ndarray = doc.astype(key_type)
+    key <<= key_type(bits)
+    key |= col
+    return key
+
+
+def _char_wb(texts: Sequence[str], lo: int, hi: int, bits: int, key_type: type) -> np.ndarray:
+    """Keys (document, column) of every ``char_wb`` n-gram (``n >= 2``) of the texts."""
     words = [" ".join(_normalise(t).split()) for t in texts]
     keep = [i for i, w in enumerate(words) if w]
     if not keep:
-        return _EMPTY
+        return np.empty(0, dtype=key_type)
     # " w1 w2 w3 w4 ": every word between two spaces, neighbouring words and documents sharing one
     cp = _code_points(" " + " ".join(words[i] for i in keep) + " ")
-    # the document of each position: its characters and its trailing space (the leading space of
-    # the first goes with it too); an n-gram belongs to the document of its second position
+    # the document of positions 1, 2, ...: its characters and its trailing space; an n-gram
+    # belongs to the document of its second position
     lengths = np.fromiter((len(words[i]) + 1 for i in keep), dtype=np.int64, count=len(keep))
-    doc = np.repeat(np.asarray(keep, dtype=np.int32), lengths)  # positions 1, 2, ...
+    doc: np.ndarray = np.repeat(np.asarray(keep, dtype=key_type), lengths)
+    doc <<= key_type(bits)
     spaces = np.cumsum(cp == _SPACE, dtype=np.int32)  # spaces up to and including each position
-    docs, hashes = [], []
+    keys = []
     for n, h in _rolling(cp, lo, hi, _OFFSET["char_wb"]):
-        owner = doc[: len(h)]
-        if n == 2:
-            docs.append(owner)
-            hashes.append(h)
-            continue
-        # within one padded word: no space strictly between the first and the last position
-        ok = spaces[n - 2 : n - 2 + len(h)] == spaces[: len(h)]
-        docs.append(owner[ok])
-        hashes.append(h[ok])
-    return np.concatenate(docs), np.concatenate(hashes)
+        col = h * np.uint32(_GOLDEN)
+        col >>= np.uint32(32 - bits)
+        key = doc[: len(h)] | col
+        if n > 2:  # within one padded word: no space strictly between the first and the last position
+            key = key[spaces[n - 2 : n - 2 + len(h)] == spaces[: len(h)]]
+        keys.append(key)
+    return np.concatenate(keys)
 
 
-def _word(texts: Sequence[str], lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
-    """(document, hash) of every word n-gram of the texts; a word is a maximal run of ``\\w``."""
+def _word(texts: Sequence[str], lo: int, hi: int, bits: int, key_type: type) -> np.ndarray:
+    """Keys (document, column) of every word n-gram of the texts; a word is a maximal run of ``\\w``."""
     norm = [_normalise(t) for t in texts]
     cp = _code_points("\n".join(norm))  # the separator is no word character
-    if not len(cp):
-        return _EMPTY
     edges = np.diff(np.concatenate([[False], _word_chars()[cp], [False]]).astype(np.int8))
     starts = np.flatnonzero(edges == 1)
     ends = np.flatnonzero(edges == -1)
     if not len(starts):
-        return _EMPTY
+        return np.empty(0, dtype=key_type)
     # a word's polynomial from prefix sums of cp[k] * P**-k (P is odd, so invertible mod 2**32):
     # sum(cp[k] * P**(end - 1 - k)) = P**(end - 1) * (prefix[end] - prefix[start])
     inv_pow = np.full(len(cp), pow(_P, -1, 1 << 32), dtype=np.uint32)
@@ -153,12 +164,11 @@ def _word(texts: Sequence[str], lo: int, hi: int) -> tuple[np.ndarray, np.ndarra
     word_hash = _fmix32(word_hash)
     lengths = np.fromiter((len(t) + 1 for t in norm), dtype=np.int64, count=len(norm))
     doc = np.repeat(np.arange(len(norm), dtype=np.int32), lengths)[starts]
-    docs, hashes = [], []
+    keys = []
     for n, h in _rolling(word_hash, lo, hi, _OFFSET["word"]):
         ok = doc[: len(h)] == doc[n - 1 :]
-        docs.append(doc[: len(h)][ok])
-        hashes.append(h[ok])
-    return np.concatenate(docs), np.concatenate(hashes)
+        keys.append(_keys(doc[: len(h)][ok], h[ok], bits, key_type))
+    return np.concatenate(keys)
 
 
 def hashed_counts(
@@ -176,41 +186,28 @@ def hashed_counts(
     lo, hi = int(ngram_range[0]), int(ngram_range[1])
     if not 1 <= lo <= hi:
         raise ValueError(f"ngram_range must be 1 <= min <= max, not {ngram_range}")
-    if not 1 <= n_features <= 2**31:
-        raise ValueError(f"n_features must be between 1 and 2**31, not {n_features}")
+    bits = _column_bits(n_features)
+    key_type = np.uint32 if len(texts) << bits <= 2**32 else np.uint64
     if analyzer == "char_wb":
         if lo < 2:
             raise ValueError(f"char_wb n-grams start at 2 characters, not {lo}")
-        rows, h = _char_wb(texts, lo, hi)
+        keys = _char_wb(texts, lo, hi, bits, key_type)
     elif analyzer == "word":
-        rows, h = _word(texts, lo, hi)
+        keys = _word(texts, lo, hi, bits, key_type)
     else:
         raise ValueError(f"analyzer must be 'word' or 'char_wb', not {analyzer!r}")
-    cols = _fmix32(h)
-    if n_features & (n_features - 1) == 0:
-        cols &= np.uint32(n_features - 1)
-    else:
-        cols %= np.uint32(n_features)
-    return _count_matrix(rows, cols, len(texts), n_features, dtype)
-
-
-def _count_matrix(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int, dtype: type) -> sp.csr_matrix:
-    """CSR counts of (row, column) pairs, columns sorted within rows."""
-    kt = np.uint32 if n_rows * n_cols <= 2**32 else np.uint64
-    key = rows.astype(kt)
-    key *= kt(n_cols)
-    key += cols
-    key.sort()
-    first = np.empty(len(key), dtype=bool)
+    # sort (document, column) keys; runs of one key are the count of that cell
+    keys.sort()
+    first = np.empty(len(keys), dtype=bool)
     first[:1] = True
-    np.not_equal(key[1:], key[:-1], out=first[1:])
+    np.not_equal(keys[1:], keys[:-1], out=first[1:])
     starts = np.flatnonzero(first)
-    counts = np.diff(starts, append=len(key)).astype(dtype)
-    unique = key[starts]
-    indptr = np.zeros(n_rows + 1, dtype=np.int64)
-    np.cumsum(np.bincount((unique // kt(n_cols)).astype(np.intp), minlength=n_rows), out=indptr[1:])
-    indices = (unique % kt(n_cols)).astype(np.int32)
-    return sp.csr_matrix((counts, indices, indptr), shape=(n_rows, n_cols))
+    counts: np.ndarray = np.diff(starts, append=len(keys)).astype(dtype)
+    cells = keys[starts]
+    indptr = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(np.bincount((cells >> key_type(bits)).astype(np.intp), minlength=len(texts)), out=indptr[1:])
+    indices = (cells & key_type(n_features - 1)).astype(np.int32)
+    return sp.csr_matrix((counts, indices, indptr), shape=(len(texts), n_features))
 
 
 class NgramHasher(TransformerMixin, BaseEstimator):
@@ -275,10 +272,14 @@ def word_ngrams(text: str, ngram_range: tuple[int, int]) -> list[str]:
     return [" ".join(words[i : i + n]) for n in range(lo, hi + 1) for i in range(len(words) - n + 1)]
 
 
+def _column(h: int, n_features: int) -> int:
+    return ((h * _GOLDEN) & _MASK) >> (32 - _column_bits(n_features))
+
+
 def term_column(term: str, n_features: int = 2**18) -> int:
     """The column of a word n-gram given as a string from :func:`word_ngrams`."""
     words = [_fmix32_int(_poly([ord(c) for c in w], _OFFSET["word"])) for w in term.split(" ")]
-    return _fmix32_int(_poly(words, _OFFSET["word"])) % n_features
+    return _column(_poly(words, _OFFSET["word"]), n_features)
 
 
 def reference_ngram_columns(
@@ -295,4 +296,4 @@ def reference_ngram_columns(
         for n in range(lo, hi + 1)
         for i in range(len(padded) - n + 1)
     ]
-    return sorted(_fmix32_int(_poly([ord(c) for c in g], _OFFSET["char_wb"])) % n_features for g in grams)
+    return sorted(_column(_poly([ord(c) for c in g], _OFFSET["char_wb"]), n_features) for g in grams)

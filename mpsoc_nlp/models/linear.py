@@ -8,6 +8,7 @@ the training data, grouped by document when groups are given.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import warnings
@@ -23,10 +24,9 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold, KFold
 
-from . import features as hashing
-
 from ..codebook import Codebook
 from ..errors import InputError, ModelError
+from . import features as hashing
 from .base import BaseCoder, as_code_sets
 
 __all__ = ["FEATURE_SCHEMES", "LinearCoder", "tune_thresholds"]
@@ -89,6 +89,9 @@ class LinearCoder(BaseCoder):
         Tune per-code thresholds on grouped out-of-fold probabilities (else 0.5).
     threshold_folds : int
         Folds of the inner cross-validation that tunes thresholds.
+    one_fold_from : int
+        From this many training segments on, thresholds are tuned on the out-of-fold predictions
+        of one inner fold only (2 fits instead of ``threshold_folds + 1``).
     review_band : float
         A prediction is flagged for review when a probability is this close to its threshold.
     keep_vocabulary : bool
@@ -120,6 +123,7 @@ class LinearCoder(BaseCoder):
         class_weight: str | None = "balanced",
         tune: bool = True,
         threshold_folds: int = 3,
+        one_fold_from: int = 20_000,
         review_band: float = 0.1,
         keep_vocabulary: bool = False,
         seed: int = 0,
@@ -135,6 +139,7 @@ class LinearCoder(BaseCoder):
         self.class_weight = class_weight
         self.tune = tune
         self.threshold_folds = threshold_folds
+        self.one_fold_from = one_fold_from
         self.review_band = review_band
         self.keep_vocabulary = keep_vocabulary
         self.seed = seed
@@ -255,7 +260,8 @@ class LinearCoder(BaseCoder):
         if self.tune:
             oof = self._out_of_fold(counts, y_arr, groups)
             if oof is not None:
-                thresholds = tune_thresholds(y_arr, oof)
+                held_out = ~np.isnan(oof[:, 0])
+                thresholds = tune_thresholds(y_arr[held_out], oof[held_out])
         self.codebook_ = codebook
         self.idf_ = idfs
         self.coef_ = coef
@@ -284,7 +290,9 @@ class LinearCoder(BaseCoder):
             if k < 2:
                 return None
             splits = KFold(n_splits=k, shuffle=True, random_state=self.seed).split(np.zeros(n))
-        oof = np.zeros(y.shape, dtype=np.float64)
+        oof = np.full(y.shape, np.nan)
+        if n >= self.one_fold_from:  # plenty of segments: one inner fold's predictions tune well enough
+            splits = itertools.islice(splits, 1)
         for train_idx, test_idx in splits:
             tr = [c[train_idx] for c in counts]
             te = [c[test_idx] for c in counts]
