@@ -4,9 +4,12 @@ scikit-learn's ``HashingVectorizer`` builds a Python string for every n-gram bef
 for character n-grams that is most of the linear coder's time. :class:`NgramHasher` produces the
 same n-grams (words: maximal runs of word characters, ``(?u)\\b\\w+\\b``; characters: ``char_wb``,
 within words padded with a space) but never makes a string per n-gram: a chunk of texts becomes
-one array of code points, and each n-gram's hash is a polynomial over its code points (or, for
-word n-grams, over its words' hashes), computed with whole-array integer arithmetic mod 2**32 and
-finished with murmur3's 32-bit finaliser. The column of an n-gram is that hash modulo ``n_features``.
+one array of code points, and each n-gram's hash is a polynomial over its code points (for word
+n-grams: over its words' hashes, each a polynomial over the word's code points mixed with murmur3's
+32-bit finaliser), computed with whole-array integer arithmetic mod 2**32. The column of an n-gram
+is the top bits of its hash times the golden ratio (multiply-shift), so ``n_features`` is a power
+of 2. Within each row the columns come out sorted and summed: the result does not depend on how
+the texts were cut into blocks.
 
 Texts are lower-cased and put in Unicode normal form NFC first, so decomposed input (``a`` +
 combining ring) counts as the composed letter (``å``).
@@ -71,9 +74,19 @@ def _fmix32_int(h: int) -> int:
 
 
 @functools.lru_cache(maxsize=1)
-def _word_chars() -> np.ndarray:
-    """``table[cp]``: is code point ``cp`` a word character of Python's ``re`` (``\\w``)?"""
-    return np.fromiter((chr(i).isalnum() or i == 95 for i in range(0x110000)), dtype=bool, count=0x110000)
+def _word_chars_bmp() -> np.ndarray:
+    """``table[cp]`` for the Basic Multilingual Plane: is ``cp`` a word character of ``re`` (``\\w``)?"""
+    return np.fromiter((chr(i).isalnum() or i == 95 for i in range(0x10000)), dtype=bool, count=0x10000)
+
+
+def _is_word_char(cp: np.ndarray) -> np.ndarray:
+    """``\\w`` of each code point: from the table below U+10000, one look-up per distinct one above."""
+    high = cp >= 0x10000
+    out = _word_chars_bmp()[np.where(high, 0, cp)]
+    if high.any():
+        distinct, inverse = np.unique(cp[high], return_inverse=True)
+        out[high] = np.fromiter((chr(c).isalnum() for c in distinct.tolist()), dtype=bool, count=len(distinct))[inverse]
+    return out
 
 
 def _normalise(text: str) -> str:
@@ -146,7 +159,7 @@ def _word(texts: Sequence[str], lo: int, hi: int, bits: int, key_type: type) -> 
     """Keys (document, column) of every word n-gram of the texts; a word is a maximal run of ``\\w``."""
     norm = [_normalise(t) for t in texts]
     cp = _code_points("\n".join(norm))  # the separator is no word character
-    edges = np.diff(np.concatenate([[False], _word_chars()[cp], [False]]).astype(np.int8))
+    edges = np.diff(np.concatenate([[False], _is_word_char(cp), [False]]).astype(np.int8))
     starts = np.flatnonzero(edges == 1)
     ends = np.flatnonzero(edges == -1)
     if not len(starts):
@@ -244,9 +257,7 @@ class NgramHasher(TransformerMixin, BaseEstimator):
         return self
 
     def _block(self, texts: Sequence[str]) -> sp.csr_matrix:
-        return hashed_counts(
-            texts, analyzer=self.analyzer, ngram_range=self.ngram_range, n_features=self.n_features
-        )
+        return hashed_counts(texts, analyzer=self.analyzer, ngram_range=self.ngram_range, n_features=self.n_features)
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         texts = list(texts)

@@ -117,7 +117,7 @@ class LinearCoder(BaseCoder):
         codebook: Codebook | None = None,
         *,
         word_ngrams: tuple[int, int] = (1, 2),
-        char_ngrams: tuple[int, int] = (2, 5),
+        char_ngrams: tuple[int, int] = (3, 5),
         n_features: int = 2**18,
         C: float = 4.0,
         class_weight: str | None = "balanced",
@@ -199,8 +199,10 @@ class LinearCoder(BaseCoder):
     def _fit_arrays(
         self, counts: list[sp.csr_matrix], y: np.ndarray
     ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+        """Fit on counts; empties the list ``counts`` once the features are built."""
         idfs = [self._idf(c) for c in counts]
         x = self._features(counts, idfs)
+        counts.clear()
         n_codes = y.shape[1]
         coef = np.zeros((n_codes, x.shape[1]), dtype=np.float32)
         intercept = np.zeros(n_codes, dtype=np.float32)
@@ -255,13 +257,14 @@ class LinearCoder(BaseCoder):
         if len(texts) < 2:
             raise InputError("training needs at least 2 segments")
         counts = self._counts(texts, self.n_jobs)
-        idfs, coef, intercept = self._fit_arrays(counts, y_arr)
         thresholds = np.full(len(codebook), 0.5)
         if self.tune:
             oof = self._out_of_fold(counts, y_arr, groups)
             if oof is not None:
                 held_out = ~np.isnan(oof[:, 0])
                 thresholds = tune_thresholds(y_arr[held_out], oof[held_out])
+        # the final fit last, so that the counts can go once they are weighted (peak memory)
+        idfs, coef, intercept = self._fit_arrays(counts, y_arr)
         self.codebook_ = codebook
         self.idf_ = idfs
         self.coef_ = coef
@@ -294,9 +297,8 @@ class LinearCoder(BaseCoder):
         if n >= self.one_fold_from:  # plenty of segments: one inner fold's predictions tune well enough
             splits = itertools.islice(splits, 1)
         for train_idx, test_idx in splits:
-            tr = [c[train_idx] for c in counts]
             te = [c[test_idx] for c in counts]
-            idfs, coef, intercept = self._fit_arrays(tr, y[train_idx])
+            idfs, coef, intercept = self._fit_arrays([c[train_idx] for c in counts], y[train_idx])
             oof[test_idx] = self._proba_arrays(te, idfs, self._coef_t(coef), intercept)
         return oof
 
