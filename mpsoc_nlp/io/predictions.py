@@ -145,7 +145,9 @@ class PredictionWriter:
             if self._writer is None:
                 meta = dict(table.schema.metadata or {})
                 meta[b"mpsoc_nlp"] = json.dumps(self.metadata, ensure_ascii=False).encode("utf-8")
-                self._schema = table.schema.with_metadata(meta)
+                # a column empty in the first chunk (no codes predicted, no speaker) has no type yet
+                fields = [_typed(f) for f in table.schema]
+                self._schema = pa.schema(fields).with_metadata(meta)
                 self._writer = pq.ParquetWriter(self._tmp, self._schema)
             self._writer.write_table(table.cast(self._schema))
         elif self.fmt == "xlsx":
@@ -186,6 +188,17 @@ class PredictionWriter:
         with pd.ExcelWriter(self._tmp, engine="openpyxl") as xw:
             frame.to_excel(xw, index=False, sheet_name="Prediksjoner")
             meta.to_excel(xw, index=False, sheet_name="Om modellen")
+
+
+def _typed(field: Any) -> Any:
+    """A field of null type (or list of null) as string (list of string)."""
+    import pyarrow as pa
+
+    if pa.types.is_null(field.type):
+        return field.with_type(pa.string())
+    if pa.types.is_list(field.type) and pa.types.is_null(field.type.value_type):
+        return field.with_type(pa.list_(pa.string()))
+    return field
 
 
 def _for_arrow(frame: pd.DataFrame) -> pd.DataFrame:
