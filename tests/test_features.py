@@ -137,3 +137,13 @@ def test_equals_the_plain_python_reference(texts, n_features):
         for i, t in enumerate(texts):
             expected = reference_ngram_columns(t, analyzer=analyzer, ngram_range=rng, n_features=n_features)
             assert _columns(x, i) == expected
+
+
+def test_every_kind_of_whitespace_and_the_block_separator_inside_texts():
+    # the texts of a block are joined with U+001E; inside a text it is whitespace like any other
+    texts = ["a\x1eb", "\x1e", "x\u2028y\u3000z\x85w\x0bv", " \t", "ende\x1e"]
+    for analyzer, rng in (("char_wb", (2, 4)), ("word", (1, 2))):
+        x = hashed_counts(texts, analyzer=analyzer, ngram_range=rng)
+        for i, t in enumerate(texts):
+            assert _columns(x, i) == reference_ngram_columns(t, analyzer=analyzer, ngram_range=rng)
+    assert hashed_counts(texts, analyzer="word", ngram_range=(1, 1))[0].sum() == 2  # "a", "b"
