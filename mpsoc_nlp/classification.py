@@ -144,6 +144,7 @@ def classify(
     transcripts: TranscriptOptions | None = None,
     journals: JournalOptions | None = None,
     quantize: bool = False,
+    jobs: int | None = -1,
 ) -> dict[str, Any]:
     """Classify segment tables, transcripts, journal exports or projects and write predictions.
 
@@ -172,6 +173,9 @@ def classify(
         How transcripts and journal exports are segmented.
     quantize : bool
         A transformer model folder on CPU: load it with dynamic int8 quantisation.
+    jobs : int, optional
+        Cores the linear coder uses within each chunk (joblib; ``-1``: all, ``None``: the model's
+        own setting). The output does not depend on it.
     """
     model_dir = None
     if not isinstance(model, BaseCoder):
@@ -186,6 +190,8 @@ def classify(
         raise InputError(
             "quantize applies when a model folder is loaded: pass its path, or load_model(path, quantize=True)"
         )
+    if jobs is not None and "n_jobs" in model.get_params():
+        model.set_params(n_jobs=jobs)
     codebook = model.codebook_
     if inputs is None:
         paths: list[PathArg] = []

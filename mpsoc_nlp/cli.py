@@ -135,6 +135,7 @@ ConfigSeedOpt = Annotated[
     Optional[int],
     typer.Option("--seed", help="Random seed: same data and seed give the same model (default: the config's, or 0)."),
 ]
+JobsOpt = Annotated[int, typer.Option("--jobs", help="Linear: cores to use (-1: all); results do not depend on it.")]
 BackendOpt = Annotated[str, typer.Option("--backend", help="linear (fast, offline default) or transformer.")]
 ModelOpt = Annotated[Optional[str], typer.Option("--model", help="Transformer base model: a local folder or hub name.")]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="A TOML file with backend settings.")]
@@ -178,6 +179,7 @@ def train(
             "--resume", help="Transformer: checkpoint each epoch in OUT.checkpoints/ and continue there after a stop."
         ),
     ] = False,
+    jobs: JobsOpt = -1,
     force: ForceOpt = False,
     codebook: CodebookOpt = None,
     sheet: SheetOpt = None,
@@ -205,6 +207,7 @@ def train(
         sheet=sheet,
         columns=_column_map(text_column, codes_column, document_id_column),
         progress=_progress,
+        jobs=jobs,
         **params,
     )
     meta = getattr(fitted, "metadata_", {})
@@ -262,6 +265,7 @@ def classify(
         bool,
         typer.Option("--quantize", help="Transformer on CPU: dynamic int8 quantisation (faster, near-equal scores)."),
     ] = False,
+    jobs: JobsOpt = -1,
 ) -> None:
     """Classify new segments with a trained model; existing codes are kept as gold_codes."""
     from .classification import classify as run
@@ -282,6 +286,7 @@ def classify(
         resume=resume,
         transcripts=TranscriptOptions(speakers="all" if all_speakers else "participant", strip_marks=strip_marks),
         quantize=quantize,
+        jobs=jobs,
     )
     typer.echo(
         f"Classified {counts['segments']} segments: {counts['with_codes']} with at least one code, "

@@ -182,6 +182,7 @@ def train(
     columns: Mapping[str, str] | None = None,
     name: str | None = None,
     progress: Callable[[str], None] | None = None,
+    jobs: int | None = None,
     **params: Any,
 ) -> BaseCoder:
     """Train a coder on coded segments; save it to ``out`` when given.
@@ -197,10 +198,14 @@ def train(
         With several coders, whose codes to learn; default the coder with most segments.
     cv_folds : int
         Folds of the grouped cross-validation whose scores go into the model card (0 to skip).
+    jobs : int, optional
+        Linear backend: cores for vectorising (joblib; ``-1``: all). The model does not depend on it.
     **params
         Settings of the backend (see :class:`~mpsoc_nlp.models.LinearCoder`).
     """
     codebook = codebook or Codebook.default()
+    if backend == "linear" and jobs is not None:
+        params["n_jobs"] = jobs
     if out is not None and Path(out).exists() and not force:
         from .errors import OutputExistsError
 

@@ -191,3 +191,16 @@ def test_offsets_and_turns_are_integers(tmp_path):
     seg = read_segments(write_csv(tmp_path / "o.csv", rows))
     assert seg["start"].tolist() == [0, 5] and str(seg["start"].dtype) == "Int64"
     assert seg["turn_index"].isna().tolist() == [False, True]
+
+
+def test_parquet_output_whose_first_chunk_has_no_codes_takes_later_ones(tmp_path):
+    # the first chunk fixes the file's schema; an empty column there must not become type "null"
+    from mpsoc_nlp.io.predictions import PredictionWriter
+
+    out = tmp_path / "p.parquet"
+    with PredictionWriter(out, "parquet", {"model": "m"}) as w:
+        w.write(pd.DataFrame({"segment_id": ["a"], "codes": [()], "speaker": [None]}))
+        w.write(pd.DataFrame({"segment_id": ["b"], "codes": [("ideell:positiv",)], "speaker": ["P"]}))
+    back = pd.read_parquet(out)
+    assert [list(c) for c in back["codes"]] == [[], ["ideell:positiv"]]
+    assert back["speaker"].isna().tolist() == [True, False] and back["speaker"].iloc[1] == "P"

@@ -134,3 +134,56 @@ def test_no_pickle_anywhere_in_loading(fitted, tmp_path, monkeypatch):
     monkeypatch.setattr(pickle, "load", boom)
     monkeypatch.setattr(pickle, "loads", boom)
     assert load_model(folder).predict_proba(["Jeg savner gutta."]).shape == (1, 10)
+
+
+def test_model_json_records_the_feature_scheme_and_not_the_jobs(fitted, tmp_path):
+    folder = fitted.save(tmp_path / "m")
+    meta = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    assert meta["feature_scheme"] == {"name": "ngram-hash", "version": 1}
+    assert meta["params"]["features"] == "ngram-hash/1" and "n_jobs" not in meta["params"]
+
+
+def test_folder_from_before_the_scheme_was_recorded_loads_with_the_old_features(small_train, tmp_path):
+    texts = small_train["text"].tolist()
+    old = LinearCoder(features="sklearn-hashing/1", tune=False).fit(texts, small_train["codes"])
+    folder = old.save(tmp_path / "old")
+    meta = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    del meta["feature_scheme"], meta["params"]["features"]  # as written by earlier versions
+    (folder / "model.json").write_text(json.dumps(meta), encoding="utf-8")
+    again = load_model(folder)
+    assert again.features == "sklearn-hashing/1"
+    np.testing.assert_allclose(again.predict_proba(texts[:30]), old.predict_proba(texts[:30]), atol=1e-6)
+    new = LinearCoder(tune=False).fit(texts, small_train["codes"])
+    assert not np.allclose(new.predict_proba(texts[:30]), again.predict_proba(texts[:30]))
+
+
+def test_unknown_feature_scheme_is_refused_with_a_clear_message(fitted, tmp_path):
+    folder = fitted.save(tmp_path / "m")
+    meta = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    meta["feature_scheme"] = {"name": "ngram-hash", "version": 9}
+    (folder / "model.json").write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(ModelError, match=re.escape("feature scheme ngram-hash/9 is unknown to this mpsoc-nlp")):
+        load_model(folder)
+
+
+def test_jobs_change_neither_weights_nor_probabilities(small_train):
+    args = (small_train["text"], small_train["codes"])
+    one = LinearCoder(seed=2, n_jobs=1).fit(*args, groups=small_train["document_id"])
+    two = LinearCoder(seed=2, n_jobs=2).fit(*args, groups=small_train["document_id"])
+    np.testing.assert_array_equal(one.coef_, two.coef_)
+    np.testing.assert_array_equal(one.thresholds_, two.thresholds_)
+    texts = small_train["text"].tolist()
+    one.set_params(batch_size=16)
+    two.set_params(batch_size=16)
+    np.testing.assert_array_equal(one.predict_proba(texts), two.predict_proba(texts))
+    # batches are scored row by row: the batch size does not change a probability either
+    np.testing.assert_array_equal(one.predict_proba(texts), one.set_params(batch_size=4096).predict_proba(texts))
+
+
+def test_thresholds_from_one_inner_fold_on_large_data(small_train):
+    args = (small_train["text"], small_train["codes"])
+    all_folds = LinearCoder(seed=2).fit(*args, groups=small_train["document_id"])
+    one_fold = LinearCoder(seed=2, one_fold_from=10).fit(*args, groups=small_train["document_id"])
+    np.testing.assert_array_equal(all_folds.coef_, one_fold.coef_)  # the final fit is the same
+    assert not np.array_equal(all_folds.thresholds_, one_fold.thresholds_)
+    assert ((one_fold.thresholds_ >= 0.05) & (one_fold.thresholds_ <= 0.95)).all()

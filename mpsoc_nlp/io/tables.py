@@ -559,7 +559,8 @@ class TableWriter:
                 meta = dict(table.schema.metadata or {})
                 if self.metadata is not None:
                     meta[b"mpsoc_nlp"] = json.dumps(self.metadata, ensure_ascii=False).encode("utf-8")
-                self._schema = table.schema.with_metadata(meta)
+                # a column empty in the first chunk (no codes predicted, no speaker) has no type yet
+                self._schema = pa.schema([_typed(f) for f in table.schema]).with_metadata(meta)
                 self._writer = pq.ParquetWriter(self._tmp, self._schema)
             self._writer.write_table(table.cast(self._schema))
         else:
@@ -596,6 +597,17 @@ class TableWriter:
                     columns=["felt", "verdi"],
                 )
                 meta.to_excel(xw, index=False, sheet_name=self.meta_sheet)
+
+
+def _typed(field: Any) -> Any:
+    """A field of null type (or list of null) as string (list of string)."""
+    import pyarrow as pa
+
+    if pa.types.is_null(field.type):
+        return field.with_type(pa.string())
+    if pa.types.is_list(field.type) and pa.types.is_null(field.type.value_type):
+        return field.with_type(pa.list_(pa.string()))
+    return field
 
 
 def read_jsonl_frame(path: str | PathLike[str]) -> pd.DataFrame:

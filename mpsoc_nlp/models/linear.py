@@ -8,6 +8,7 @@ the training data, grouped by document when groups are given.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import warnings
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from joblib import Parallel, delayed
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -24,15 +26,21 @@ from sklearn.model_selection import GroupKFold, KFold
 
 from ..codebook import Codebook
 from ..errors import InputError, ModelError
+from . import features as hashing
 from .base import BaseCoder, as_code_sets
 from .thresholds import tune_thresholds
 
-__all__ = ["LinearCoder"]
+__all__ = ["FEATURE_SCHEMES", "LinearCoder"]
 
 logger = logging.getLogger(__name__)
 
 WEIGHTS = "weights.npz"
 VOCABULARY = "vocabulary.json"
+# feature scheme -> (name, version) recorded in model.json; "sklearn-hashing/1" is the scheme of
+# models written before the scheme was recorded (scikit-learn's HashingVectorizer, float64)
+NGRAM_HASH = f"{hashing.SCHEME}/{hashing.SCHEME_VERSION}"
+SKLEARN_HASHING = "sklearn-hashing/1"
+FEATURE_SCHEMES = (NGRAM_HASH, SKLEARN_HASHING)
 
 
 class LinearCoder(BaseCoder):
@@ -54,6 +62,9 @@ class LinearCoder(BaseCoder):
         Tune per-code thresholds on grouped out-of-fold probabilities (else 0.5).
     threshold_folds : int
         Folds of the inner cross-validation that tunes thresholds.
+    one_fold_from : int
+        From this many training segments on, thresholds are tuned on the out-of-fold predictions
+        of one inner fold only (2 fits instead of ``threshold_folds + 1``).
     review_band : float
         A prediction is flagged for review when a probability is this close to its threshold.
     keep_vocabulary : bool
@@ -63,6 +74,13 @@ class LinearCoder(BaseCoder):
         Seed of the inner folds and the solver.
     batch_size : int
         Segments vectorised at a time in ``predict_proba`` (bounds memory on large inputs).
+    features : str
+        Feature scheme, ``"name/version"``: ``"ngram-hash/1"`` (:mod:`.features`, the default) or
+        ``"sklearn-hashing/1"`` (scikit-learn's ``HashingVectorizer``, models saved before the
+        scheme was recorded). Saved in ``model.json``.
+    n_jobs : int, optional
+        Cores for vectorising and predicting (joblib; ``-1``: all). Results do not depend on it;
+        not saved with the model.
     """
 
     backend = "linear"
@@ -72,16 +90,19 @@ class LinearCoder(BaseCoder):
         codebook: Codebook | None = None,
         *,
         word_ngrams: tuple[int, int] = (1, 2),
-        char_ngrams: tuple[int, int] = (2, 5),
+        char_ngrams: tuple[int, int] = (3, 5),
         n_features: int = 2**18,
         C: float = 4.0,
         class_weight: str | None = "balanced",
         tune: bool = True,
         threshold_folds: int = 3,
+        one_fold_from: int = 20_000,
         review_band: float = 0.1,
         keep_vocabulary: bool = False,
         seed: int = 0,
         batch_size: int = 4096,
+        features: str = NGRAM_HASH,
+        n_jobs: int | None = None,
     ) -> None:
         self.codebook = codebook
         self.word_ngrams = word_ngrams
@@ -91,13 +112,17 @@ class LinearCoder(BaseCoder):
         self.class_weight = class_weight
         self.tune = tune
         self.threshold_folds = threshold_folds
+        self.one_fold_from = one_fold_from
         self.review_band = review_band
         self.keep_vocabulary = keep_vocabulary
         self.seed = seed
         self.batch_size = batch_size
+        self.features = features
+        self.n_jobs = n_jobs
 
     # features -----------------------------------------------------------------------------
     def _vectorizers(self) -> tuple[HashingVectorizer, HashingVectorizer]:
+        """scikit-learn's vectorisers of the ``sklearn-hashing/1`` scheme."""
         common = dict(n_features=self.n_features, alternate_sign=False, norm=None, dtype=np.float64)
         word = HashingVectorizer(
             analyzer="word", ngram_range=tuple(self.word_ngrams), token_pattern=r"(?u)\b\w+\b", **common
@@ -105,8 +130,19 @@ class LinearCoder(BaseCoder):
         char = HashingVectorizer(analyzer="char_wb", ngram_range=tuple(self.char_ngrams), **common)
         return word, char
 
-    def _counts(self, texts: Sequence[str]) -> list[sp.csr_matrix]:
-        return [v.transform(texts) for v in self._vectorizers()]
+    def _counts(self, texts: Sequence[str], n_jobs: int | None = None) -> list[sp.csr_matrix]:
+        if self.features == SKLEARN_HASHING:
+            return [v.transform(texts) for v in self._vectorizers()]
+        if self.features != NGRAM_HASH:
+            raise ModelError(f"unknown feature scheme {self.features!r}; known are {list(FEATURE_SCHEMES)}")
+        return [
+            hashing.NgramHasher(analyzer, tuple(r), self.n_features, n_jobs=n_jobs).transform(texts)  # type: ignore[arg-type]
+            for analyzer, r in (("word", self.word_ngrams), ("char_wb", self.char_ngrams))
+        ]
+
+    @property
+    def _dtype(self) -> type:
+        return np.float64 if self.features == SKLEARN_HASHING else np.float32
 
     @staticmethod
     def _idf(counts: sp.csr_matrix) -> np.ndarray:
@@ -114,14 +150,20 @@ class LinearCoder(BaseCoder):
         df = np.bincount(counts.indices, minlength=counts.shape[1])
         return np.log((1.0 + n) / (1.0 + df)) + 1.0
 
-    @staticmethod
-    def _weigh(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
-        x = counts.astype(np.float64, copy=True)
-        x.data = 1.0 + np.log(x.data)  # sublinear tf
-        x = x @ sp.diags(idf)
-        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
+    def _weigh(self, counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
+        """Sublinear tf x idf, each row scaled to unit length (row by row, so independent of batches)."""
+        data = np.log(counts.data, dtype=self._dtype)
+        data += 1.0
+        data *= idf.astype(self._dtype, copy=False)[counts.indices]
+        lengths = np.diff(counts.indptr)
+        sq = np.square(data, dtype=np.float64)
+        norms = np.zeros(len(lengths))
+        nonempty = lengths > 0
+        if sq.size:
+            norms[nonempty] = np.sqrt(np.add.reduceat(sq, counts.indptr[:-1][nonempty]))
         norms[norms == 0] = 1.0
-        return sp.csr_matrix(sp.diags(1.0 / norms) @ x)
+        data /= np.repeat(norms, lengths).astype(self._dtype, copy=False)
+        return sp.csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape)
 
     def _features(self, counts: list[sp.csr_matrix], idfs: list[np.ndarray]) -> sp.csr_matrix:
         return sp.hstack([self._weigh(c, i) for c, i in zip(counts, idfs)], format="csr")
@@ -130,8 +172,10 @@ class LinearCoder(BaseCoder):
     def _fit_arrays(
         self, counts: list[sp.csr_matrix], y: np.ndarray
     ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+        """Fit on counts; empties the list ``counts`` once the features are built."""
         idfs = [self._idf(c) for c in counts]
         x = self._features(counts, idfs)
+        counts.clear()
         n_codes = y.shape[1]
         coef = np.zeros((n_codes, x.shape[1]), dtype=np.float32)
         intercept = np.zeros(n_codes, dtype=np.float32)
@@ -159,11 +203,18 @@ class LinearCoder(BaseCoder):
         return idfs, coef, intercept
 
     def _proba_arrays(
-        self, counts: list[sp.csr_matrix], idfs: list[np.ndarray], coef: np.ndarray, intercept: np.ndarray
+        self, counts: list[sp.csr_matrix], idfs: list[np.ndarray], coef_t: np.ndarray, intercept: np.ndarray
     ) -> np.ndarray:
-        x = self._features(counts, idfs)
-        logits = np.asarray(x @ coef.T.astype(np.float64)) + intercept.astype(np.float64)
+        """Probabilities from counts; ``coef_t`` is the C-contiguous transpose of the weights."""
+        logits = np.tile(intercept.astype(np.float64), (counts[0].shape[0], 1))
+        start = 0
+        for c, idf in zip(counts, idfs):
+            logits += self._weigh(c, idf) @ coef_t[start : start + c.shape[1]]
+            start += c.shape[1]
         return 1.0 / (1.0 + np.exp(-logits))
+
+    def _coef_t(self, coef: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(coef.T, dtype=self._dtype)
 
     def fit(self, texts: Sequence[str], y: Any, groups: Sequence[Any] | None = None) -> LinearCoder:
         """Learn from texts and their code sets (or a multi-hot array in codebook order).
@@ -178,13 +229,15 @@ class LinearCoder(BaseCoder):
             raise InputError(f"got {len(texts)} texts but {len(y_arr)} code sets")
         if len(texts) < 2:
             raise InputError("training needs at least 2 segments")
-        counts = self._counts(texts)
-        idfs, coef, intercept = self._fit_arrays(counts, y_arr)
+        counts = self._counts(texts, self.n_jobs)
         thresholds = np.full(len(codebook), 0.5)
         if self.tune:
             oof = self._out_of_fold(counts, y_arr, groups)
             if oof is not None:
-                thresholds = tune_thresholds(y_arr, oof)
+                held_out = ~np.isnan(oof[:, 0])
+                thresholds = tune_thresholds(y_arr[held_out], oof[held_out])
+        # the final fit last, so that the counts can go once they are weighted (peak memory)
+        idfs, coef, intercept = self._fit_arrays(counts, y_arr)
         self.codebook_ = codebook
         self.idf_ = idfs
         self.coef_ = coef
@@ -213,33 +266,44 @@ class LinearCoder(BaseCoder):
             if k < 2:
                 return None
             splits = KFold(n_splits=k, shuffle=True, random_state=self.seed).split(np.zeros(n))
-        oof = np.zeros(y.shape, dtype=np.float64)
+        oof = np.full(y.shape, np.nan)
+        if n >= self.one_fold_from:  # plenty of segments: one inner fold's predictions tune well enough
+            splits = itertools.islice(splits, 1)
         for train_idx, test_idx in splits:
-            tr = [c[train_idx] for c in counts]
             te = [c[test_idx] for c in counts]
-            idfs, coef, intercept = self._fit_arrays(tr, y[train_idx])
-            oof[test_idx] = self._proba_arrays(te, idfs, coef, intercept)
+            idfs, coef, intercept = self._fit_arrays([c[train_idx] for c in counts], y[train_idx])
+            oof[test_idx] = self._proba_arrays(te, idfs, self._coef_t(coef), intercept)
         return oof
 
     def _vocabulary(self, texts: Sequence[str]) -> dict[str, int]:
-        word = self._vectorizers()[0]
-        analyzer = word.build_analyzer()
-        terms = sorted({t for text in texts for t in analyzer(text)})
-        cols = word.transform(terms).indices if terms else np.array([], dtype=int)
-        return dict(zip(terms, cols.tolist()))
+        if self.features == SKLEARN_HASHING:
+            word = self._vectorizers()[0]
+            analyzer = word.build_analyzer()
+            terms = sorted({t for text in texts for t in analyzer(text)})
+            cols = word.transform(terms).indices if terms else np.array([], dtype=int)
+            return dict(zip(terms, cols.tolist()))
+        grams = sorted({t for text in texts for t in hashing.word_ngrams(text, tuple(self.word_ngrams))})  # type: ignore[arg-type]
+        return {t: hashing.term_column(t, self.n_features) for t in grams}
 
     # prediction ---------------------------------------------------------------------------
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Probabilities ``(n_segments, n_codes)`` in codebook order."""
         self._check_fitted()
         texts = list(texts)
-        out = np.empty((len(texts), len(self.codebook_)), dtype=np.float64)
-        for start in range(0, len(texts), self.batch_size):
-            chunk = texts[start : start + self.batch_size]
-            out[start : start + len(chunk)] = self._proba_arrays(
-                self._counts(chunk), self.idf_, self.coef_, self.intercept_
-            )
-        return out
+        if not texts:
+            return np.empty((0, len(self.codebook_)), dtype=np.float64)
+        coef_t = self._coef_t(self.coef_)
+
+        def batch(chunk: list[str]) -> np.ndarray:
+            return self._proba_arrays(self._counts(chunk), self.idf_, coef_t, self.intercept_)
+
+        chunks = [texts[i : i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
+        # batches in threads (numpy and scipy release the GIL); the order of the results is the
+        # order of the batches, and each row is computed alone, so n_jobs changes nothing
+        parts = Parallel(n_jobs=self.n_jobs if len(chunks) > 1 else 1, prefer="threads")(
+            delayed(batch)(c) for c in chunks
+        )
+        return np.vstack(parts)
 
     def top_terms(self, code: str, n: int = 20) -> list[tuple[str, float]]:
         """The word n-grams that push ``code`` up most (needs ``keep_vocabulary=True``)."""
@@ -257,6 +321,7 @@ class LinearCoder(BaseCoder):
     def _params_json(self) -> dict[str, Any]:
         params = self.get_params()
         params.pop("codebook")
+        params.pop("n_jobs")  # a property of the machine, not of the model
         return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
 
     def _model_json(self) -> dict[str, Any]:
@@ -266,6 +331,7 @@ class LinearCoder(BaseCoder):
             "positives": {c: int(p) for c, p in zip(self.codebook_.codes, self.positives_)},
             "weights": WEIGHTS,
             "keeps_vocabulary": hasattr(self, "vocabulary_"),
+            "feature_scheme": dict(zip(("name", "version"), _split_scheme(self.features))),
         }
 
     def _write_weights(self, folder: Path) -> None:
@@ -286,6 +352,7 @@ class LinearCoder(BaseCoder):
     def _load(cls, folder: Path, meta: dict[str, Any]) -> LinearCoder:
         codebook = Codebook.from_dict(meta["codebook"], source=f"{folder}/model.json")
         params = dict(meta.get("params", {}))
+        params["features"] = _scheme_of(folder, meta)
         for key in ("word_ngrams", "char_ngrams"):
             if key in params:
                 params[key] = tuple(params[key])
@@ -312,3 +379,22 @@ class LinearCoder(BaseCoder):
         if vocab.is_file():
             model.vocabulary_ = json.loads(vocab.read_text(encoding="utf-8"))
         return model
+
+
+def _split_scheme(scheme: str) -> tuple[str, int]:
+    name, _, version = scheme.partition("/")
+    return name, int(version)
+
+
+def _scheme_of(folder: Path, meta: dict[str, Any]) -> str:
+    """The feature scheme of a saved model; folders from before it was recorded used scikit-learn's."""
+    recorded = meta.get("feature_scheme")
+    if recorded is None:
+        return SKLEARN_HASHING
+    scheme = f"{recorded.get('name')}/{recorded.get('version')}"
+    if scheme not in FEATURE_SCHEMES:
+        raise ModelError(
+            f"{folder}/model.json: feature scheme {scheme} is unknown to this mpsoc-nlp (it knows "
+            f"{', '.join(FEATURE_SCHEMES)}); upgrade mpsoc-nlp or retrain the model with this version"
+        )
+    return scheme
