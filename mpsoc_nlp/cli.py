@@ -49,6 +49,41 @@ DocColOpt = Annotated[
     Optional[str], typer.Option("--document-id-column", help="The column naming the document, if not 'document_id'.")
 ]
 
+ParticipantLabelsOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--participant-labels",
+        help="Transcripts: participants' speaker labels, comma-separated (Kari,Per), added to the known ones.",
+    ),
+]
+InterviewerLabelsOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--interviewer-labels",
+        help="Transcripts: interviewers' speaker labels, comma-separated (Ola), added to the known ones.",
+    ),
+]
+
+
+def _transcript_options(participant: list[str] | None, interviewer: list[str] | None, **kwargs: Any) -> Any:
+    """TranscriptOptions with the labels given on the command line added to the known ones.
+
+    A label given for one role is taken out of the other role's known labels (``I`` as a
+    participant's label is then no longer an interviewer's).
+    """
+    from .io.transcripts import DEFAULT_INTERVIEWER_LABELS, DEFAULT_PARTICIPANT_LABELS, TranscriptOptions
+
+    def split(values: list[str] | None) -> list[str]:
+        return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
+
+    part, inter = split(participant), split(interviewer)
+    return TranscriptOptions(
+        participant_labels=(*part, *(lab for lab in DEFAULT_PARTICIPANT_LABELS if lab not in inter)),
+        interviewer_labels=(*inter, *(lab for lab in DEFAULT_INTERVIEWER_LABELS if lab not in part)),
+        **kwargs,
+    )
+
+
 
 def _column_map(text: str | None, codes: str | None, document: str | None) -> dict[str, str]:
     out = {}
@@ -104,6 +139,8 @@ def validate(
     codes_column: CodesColOpt = None,
     document_id_column: DocColOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    participant_labels: ParticipantLabelsOpt = None,
+    interviewer_labels: InterviewerLabelsOpt = None,
 ) -> None:
     """Check coded segment tables and summarise them, or list every problem at once."""
     from .corpus import summarize
@@ -112,7 +149,11 @@ def validate(
 
     cb = _codebook(codebook)
     segments = read_segments(
-        data, codebook=cb, sheet=sheet, columns=_column_map(text_column, codes_column, document_id_column)
+        data,
+        codebook=cb,
+        sheet=sheet,
+        columns=_column_map(text_column, codes_column, document_id_column),
+        transcripts=_transcript_options(participant_labels, interviewer_labels),
     )
     summary = summarize(segments, cb)
     summary["files"] = [str(p) for p in data]
@@ -270,6 +311,8 @@ def classify(
     strip_marks: Annotated[
         bool, typer.Option("--strip-marks", help="Transcripts: leave timestamps and (ler)/(pause) out of the text.")
     ] = False,
+    participant_labels: ParticipantLabelsOpt = None,
+    interviewer_labels: InterviewerLabelsOpt = None,
     quantize: Annotated[
         bool,
         typer.Option("--quantize", help="Transformer on CPU: dynamic int8 quantisation (faster, near-equal scores)."),
@@ -277,7 +320,6 @@ def classify(
 ) -> None:
     """Classify new segments with a trained model; existing codes are kept as gold_codes."""
     from .classification import classify as run
-    from .io.transcripts import TranscriptOptions
 
     model_arg: Any = model_dir
     if quantize:
@@ -299,7 +341,12 @@ def classify(
         mapping=mapping,
         shard=shard,
         resume=resume,
-        transcripts=TranscriptOptions(speakers="all" if all_speakers else "participant", strip_marks=strip_marks),
+        transcripts=_transcript_options(
+            participant_labels,
+            interviewer_labels,
+            speakers="all" if all_speakers else "participant",
+            strip_marks=strip_marks,
+        ),
     )
     typer.echo(
         f"Classified {counts['segments']} segments: {counts['with_codes']} with at least one code, "
@@ -472,11 +519,12 @@ def import_qdpx(
     ] = False,
     force: ForceOpt = False,
     codebook: CodebookOpt = None,
+    participant_labels: ParticipantLabelsOpt = None,
+    interviewer_labels: InterviewerLabelsOpt = None,
 ) -> None:
     """Read a REFI-QDA project (NVivo, ATLAS.ti, MAXQDA, QualCoder) into a segment table."""
     from .io.predictions import PredictionWriter, check_output_path, output_format
     from .io.qdpx import read_qdpx
-    from .io.transcripts import TranscriptOptions
 
     fmt = output_format(out, None)
     if fmt == "qdpx":
@@ -487,7 +535,9 @@ def import_qdpx(
         mapping=mapping,
         codebook=_codebook(codebook),
         uncoded=not no_uncoded,
-        options=TranscriptOptions(speakers="all" if all_speakers else "participant"),
+        options=_transcript_options(
+            participant_labels, interviewer_labels, speakers="all" if all_speakers else "participant"
+        ),
     )
     seg = result.segments.drop(columns=["source_file", "source_row"], errors="ignore")
     meta = {
