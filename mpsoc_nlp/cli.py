@@ -39,7 +39,8 @@ CodebookOpt = Annotated[
     Optional[Path], typer.Option("--codebook", help="A codebook file (.toml/.yaml); default MPSOC.")
 ]
 SheetOpt = Annotated[
-    Optional[str], typer.Option("--sheet", help="XLSX sheet name or 0-based number; default the first.")
+    Optional[str],
+    typer.Option("--sheet", help="XLSX sheet name or 0-based number; default the one sheet with the needed columns."),
 ]
 TextColOpt = Annotated[Optional[str], typer.Option("--text-column", help="The column holding the text, if not 'text'.")]
 CodesColOpt = Annotated[

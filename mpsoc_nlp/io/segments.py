@@ -54,7 +54,7 @@ def read_segments(
     codebook : Codebook, optional
         Labels are normalised to its codes; default the MPSOC codebook.
     sheet : str or int, optional
-        XLSX sheet name or 0-based number (default the first sheet).
+        XLSX sheet name or 0-based number (default the one sheet with the needed columns).
     columns : mapping, optional
         Contract name -> the file's column name, e.g. ``{"text": "Utsagn"}``.
     encoding, delimiter : str, optional

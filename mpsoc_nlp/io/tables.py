@@ -19,12 +19,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from ..errors import InputError, InputProblem
+
+if TYPE_CHECKING:
+    from .workbooks import SheetNeed
 
 __all__ = ["Table", "read_table", "decode_text", "TABLE_SUFFIXES", "table_format"]
 
@@ -208,8 +211,10 @@ def _cell(value: Any) -> Any:
     return str(value)
 
 
-def _read_xlsx(path: Path, sheet: str | int | None) -> Table:
+def _read_xlsx(path: Path, sheet: str | int | None, need: SheetNeed | None = None) -> Table:
     import openpyxl
+
+    from .workbooks import choose_sheet, fill_merged, merged_ranges, warn_typed_cells
 
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
@@ -221,7 +226,7 @@ def _read_xlsx(path: Path, sheet: str | int | None) -> Table:
     try:
         names = wb.sheetnames
         if sheet is None:
-            name = names[0]
+            name = choose_sheet(wb, str(path), need)
         elif isinstance(sheet, int) or (isinstance(sheet, str) and sheet.isdigit() and sheet not in names):
             idx = int(sheet)
             if not 0 <= idx < len(names):
@@ -239,6 +244,7 @@ def _read_xlsx(path: Path, sheet: str | int | None) -> Table:
         header: list[str] | None = None
         body: list[list[Any]] = []
         rows: list[int] = []
+        typed: list[tuple[int, int]] = []  # numbers, dates, booleans: read as text, warned in a text column
         for r, values in enumerate(ws.iter_rows(values_only=True), 1):
             cells = [_cell(v) for v in values]
             if not any(c.strip() for c in cells):
@@ -246,9 +252,13 @@ def _read_xlsx(path: Path, sheet: str | int | None) -> Table:
             if header is None:
                 header = _header(list(values), str(path), r, name)
                 continue
+            typed.extend((r, i) for i, v in enumerate(values[: len(header)]) if not isinstance(v, (str, type(None))))
             cells = (cells + [""] * len(header))[: len(header)]
             body.append(cells)
             rows.append(r)
+        if header is not None:
+            fill_merged(body, rows, merged_ranges(ws))
+            warn_typed_cells(str(path), name, header, typed)
     finally:
         wb.close()
     if header is None:
@@ -305,6 +315,7 @@ def read_table(
     sheet: str | int | None = None,
     encoding: str | None = None,
     delimiter: str | None = None,
+    need: SheetNeed | None = None,
 ) -> Table:
     """Read one table file into a :class:`Table` of string cells with user-facing row numbers.
 
@@ -313,7 +324,11 @@ def read_table(
     path : str or path
         A ``.csv``, ``.tsv``, ``.xlsx``, ``.jsonl`` or ``.parquet`` file.
     sheet : str or int, optional
-        XLSX only: the sheet's name or 0-based number; default the first sheet.
+        XLSX only: the sheet's name or 0-based number; default the one sheet with the needed
+        columns (see :func:`mpsoc_nlp.io.workbooks.choose_sheet`).
+    need : SheetNeed, optional
+        XLSX only: the columns a sheet must have to be chosen; default a segment table or a
+        journal export.
     encoding, delimiter : str, optional
         CSV/TSV only: override the detected encoding or delimiter.
     """
@@ -326,7 +341,7 @@ def read_table(
     if fmt in ("csv", "tsv"):
         table = _read_csv(p, fmt, encoding, delimiter)
     elif fmt == "xlsx":
-        table = _read_xlsx(p, sheet)
+        table = _read_xlsx(p, sheet, need)
     elif fmt == "jsonl":
         table = _read_jsonl(p)
     else:
