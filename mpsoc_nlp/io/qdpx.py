@@ -47,6 +47,7 @@ from ..codebook import Codebook
 from ..corpus import segments_from_records
 from ..errors import CodebookError, InputError, InputProblem
 from ..segmenting import Turn, paragraph_spans, turn_segments
+from .sniff import read_small_text
 from .transcripts import TranscriptOptions, parse_turns
 
 if sys.version_info >= (3, 11):
@@ -592,7 +593,7 @@ def read_mapping(
         p = Path(source)
         if not p.is_file():
             raise InputError("no such mapping file", path=where)
-        text = p.read_text(encoding="utf-8-sig")
+        text = read_small_text(p, what="mapping file")
         if p.suffix.lower() == ".toml":
             try:
                 data = tomllib.loads(text)

@@ -87,8 +87,24 @@ def decode_text(data: bytes, path: str = "<input>") -> tuple[str, str]:
     """Decode file bytes as the encodings Excel and editors write; return ``(text, encoding)``.
 
     BOMs decide first (UTF-8, UTF-16 LE/BE); then UTF-16 without BOM is recognised by its zero
-    bytes; then strict UTF-8; then Windows-1252, falling back to Latin-1.
+    bytes; then strict UTF-8; then Windows-1252, falling back to Latin-1. Archives, binary
+    data, UTF-32, NUL bytes and files mixing UTF-8 with another encoding are refused with an
+    :class:`InputError` (see :mod:`mpsoc_nlp.io.sniff`).
     """
+    from .sniff import check_bytes, check_decoded, undecodable_error
+
+    check_bytes(data, path)
+    try:
+        text, enc = _decode(data, path)
+    except UnicodeDecodeError as exc:  # a BOM or UTF-16 that the bytes after it do not keep to
+        raise undecodable_error(data, exc, path) from exc
+    check_decoded(text, path)
+    return text, enc
+
+
+def _decode(data: bytes, path: str) -> tuple[str, str]:
+    from .sniff import mixed_encoding_error, truncated_utf8
+
     if data.startswith(codecs.BOM_UTF8):
         return data[len(codecs.BOM_UTF8) :].decode("utf-8", errors="strict"), "utf-8-sig"
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -99,7 +115,12 @@ def decode_text(data: bytes, path: str = "<input>") -> tuple[str, str]:
         return data.decode(enc), enc
     try:
         text, enc = data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as exc:
+        if truncated_utf8(data, exc):  # UTF-8 cut inside its last character (the start of a file)
+            return data[: exc.start].decode("utf-8"), "utf-8"
+        mixed = mixed_encoding_error(data, exc, path)
+        if mixed is not None:
+            raise mixed from exc
         try:
             text, enc = data.decode("cp1252"), "cp1252"
         except UnicodeDecodeError:
@@ -338,6 +359,10 @@ def read_table(
         raise InputError("no such file", path=str(p))
     if p.is_dir():
         raise InputError("this is a folder, not a file", path=str(p))
+    if fmt in ("csv", "tsv", "jsonl"):
+        from .sniff import check_line_lengths
+
+        check_line_lengths(p)  # streamed: a very long line is never read into memory whole
     if fmt in ("csv", "tsv"):
         table = _read_csv(p, fmt, encoding, delimiter)
     elif fmt == "xlsx":

@@ -47,6 +47,7 @@ from ..segmenting import (
     line_spans,
     turn_segments,
 )
+from .sniff import MAX_TRANSCRIPT_BYTES, check_line_lengths
 from .tables import decode_text
 
 __all__ = [
@@ -230,6 +231,10 @@ def read_transcript_text(path: str | PathLike[str]) -> tuple[str, dict[int, str]
         raise InputError("no such file" if not p.exists() else "this is a folder, not a file", path=str(p))
     suffix = p.suffix.lower()
     if suffix == ".txt":
+        size = p.stat().st_size
+        if size > MAX_TRANSCRIPT_BYTES:
+            raise InputError(f"the transcript is {size} bytes; at most {MAX_TRANSCRIPT_BYTES} are read", path=str(p))
+        check_line_lengths(p)
         text, _ = decode_text(p.read_bytes(), str(p))
         return text.replace("\r\n", "\n").replace("\r", "\n"), {}
     if suffix != ".docx":
