@@ -268,3 +268,70 @@ def test_docx_without_text_or_labels(tmp_path, capsys):
         err = capsys.readouterr().err
         answered(code, err)
         assert code == 2 and "found no speaker turns" in err and re.search(r"I:|IP:", err)
+
+
+@pytest.mark.parametrize(
+    "data, phrase",
+    [
+        (b"", "cannot open the file as an Excel workbook"),
+        (TABLE.encode(), "cannot open the file as an Excel workbook"),
+        (random.Random(5).randbytes(5000), "cannot open the file as an Excel workbook"),
+    ],
+    ids=["empty", "csv-text", "binary"],
+)
+def test_xlsx_that_is_not_a_workbook(data, phrase, tmp_path, capsys):
+    path = tmp_path / "seg.xlsx"
+    path.write_bytes(data)
+    code = main(["validate", str(path)])
+    err = capsys.readouterr().err
+    answered(code, err)
+    assert code == 2 and phrase in err and "seg.xlsx" in err
+
+
+# -- the streaming path of classify reads the same way -------------------------------------------
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, sample_segments):
+    from mpsoc_nlp.models import LinearCoder
+
+    train = sample_segments[sample_segments["document_id"].isin(["INT-01", "INT-14", "J-001", "J-002"])]
+    model = LinearCoder(seed=1, tune=False, n_features=2**12, C=1.0).fit(train["text"], train["codes"])
+    return model.save(tmp_path_factory.mktemp("model") / "m")
+
+
+@pytest.mark.parametrize(
+    "make, phrase",
+    [
+        (lambda: TABLE.encode("utf-32"), "unsupported encoding UTF-32"),
+        (lambda: random.Random(9).randbytes(20_000), "binary data"),
+        (lambda: TABLE.replace("Mamma", "M\x00mma").encode(), "NUL"),
+        (lambda: (TABLE + '"x","y","A","journal","' + "z" * (1 << 20) + '",""\n').encode(), "longer than 1 MiB"),
+        (lambda: TABLE.encode() + "\"J-9:0\",\"J-9\",\"A\",\"journal\",\"Pas. sa nei.\",\"\"\n".encode("cp1252")
+         + "\"J-9:1\",\"J-9\",\"A\",\"journal\",\"Gått på tur\",\"\"\n".encode("cp1252"), "line(s) 7"),
+    ],
+    ids=["utf32", "binary", "nul", "long-line", "cp1252-tail"],
+)
+def test_classify_streaming_answers_the_same(make, phrase, model_dir, tmp_path, capsys):
+    path = tmp_path / "seg.csv"
+    path.write_bytes(make())
+    out = tmp_path / "pred.csv"
+    code = main(["classify", str(model_dir), str(path), "--out", str(out)])
+    err = capsys.readouterr().err
+    answered(code, err)
+    assert code == 2 and phrase in err and not out.exists()
+
+
+def test_the_one_turn_per_line_interview_of_the_issue_is_classified(model_dir, tmp_path, capsys):
+    path = tmp_path / "interview.txt"
+    path.write_text(
+        "I: Takk for at du ville være med. Kan du begynne med å fortelle litt om deg selv?\n"
+        "IP: Ja, ehm. Jeg er tjueen, bor i en kommunal leilighet på [sted] ...\n"
+        "I: Hvor vokste du opp?\n"
+        "IP: Kongsberg. Jeg flytta hit da jeg var atten.\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "pred.csv"
+    assert main(["classify", str(model_dir), str(path), "--out", str(out)]) == 0
+    import pandas as pd
+
+    pred = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert pred["segment_id"].tolist() == ["interview:1", "interview:3"]
