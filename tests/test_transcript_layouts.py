@@ -221,3 +221,21 @@ def test_unknown_labels_inside_turns_are_warned(tmp_path, caplog):
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("'Kari' 2 line(s)" in m and "--participant-labels Kari" in m for m in warned)
     assert not any("Ja." in m or "Jo." in m for m in warned)  # no segment text in logs
+
+
+def test_labels_inside_lines_are_warned_as_merged_turns(tmp_path, caplog):
+    path = tmp_path / "INT-08.txt"
+    path.write_text("I: Hei. IP: Hei. I: Hvor bor du? IP: I byen.\n", encoding="utf-8")
+    # one interviewer turn, so no participant text: an error, after the warning that says why
+    with caplog.at_level(logging.WARNING, logger="mpsoc_nlp"), pytest.raises(InputError):
+        read_transcript(path)
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("'IP:' 2 time(s)" in m and "'I:' 1 time(s)" in m and "start a line" in m for m in warned)
+
+
+def test_bare_timestamps_before_a_label(tmp_path):
+    path = tmp_path / "INT-09.txt"
+    path.write_text("00:00:05 I: Hei.\n00:00:07.5 IP: Hei du.\n12:30 er klokka.\n", encoding="utf-8")
+    seg = read_transcript(path)
+    assert seg["timestamp"].tolist() == ["00:00:07.5"]
+    assert seg["text"].tolist() == ["Hei du.\n12:30 er klokka."]

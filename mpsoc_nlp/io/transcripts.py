@@ -167,9 +167,13 @@ def _alternation(labels: Iterable[str]) -> str:
 def _label_regex(interviewer: Iterable[str], participant: Iterable[str], numbered: bool) -> re.Pattern[str]:
     labels = _alternation([*interviewer, *participant])
     number = r"(?:[ ]?\d{1,3})?" if numbered else ""
-    return re.compile(
-        rf"^(?P<ts>(?:{TIMESTAMP_PATTERN})[ \t]*)?(?P<label>(?:{labels}){number})[ \t]*:[ \t]*"
-    )
+    ts = rf"(?:{TIMESTAMP_PATTERN})[ \t]*|{_BARE_TIMESTAMP}[ \t]+"
+    return re.compile(rf"^(?P<ts>{ts})?(?P<label>(?:{labels}){number})[ \t]*:[ \t]*")
+
+
+#: A timestamp without brackets, only recognised before a label at the start of a line
+#: (``00:12:34 IP: ...``, as some speech-to-text programs write them).
+_BARE_TIMESTAMP = r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?"
 
 
 def transcript_document_id(path: str | PathLike[str], options: TranscriptOptions | None = None) -> str:
@@ -433,6 +437,18 @@ def _warn_merged_turns(text: str, turns: list[Turn], options: TranscriptOptions,
             path,
             _census_text(merged),
             _label_advice(merged, options),
+        )
+    labels = _alternation([*options.interviewer_labels, *options.participant_labels])
+    mid = re.compile(rf"(?<=[.!?…\"»)\]][ \t])(?:{labels})(?:[ ]?\d{{1,3}})?[ \t]*:[ \t]")
+    within: Counter[str] = Counter()
+    for turn in turns:
+        within.update(m.group(0).rstrip(" \t") for m in mid.finditer(text, turn.start, turn.end))
+    if sum(within.values()) >= 2:
+        logger.warning(
+            "%s: speaker labels stand inside lines, not at their start (%s), so several turns were read "
+            "as one. Each turn must start a line: put a line break before each label",
+            path,
+            ", ".join(f"{lab!r} {n} time(s)" for lab, n in within.most_common(6)),
         )
 
 
