@@ -212,28 +212,25 @@ def test_a_delimiter_that_is_not_one(reader, tmp_path, capsys):
     assert code == 2 and re.search(r"expected the column|found the columns \['unit:coder:value'\]", said)
 
 
-def test_dates_numbers_and_booleans_in_a_text_column_are_read_as_text(tmp_path, capsys):
+def test_dates_numbers_and_booleans_in_a_text_column_are_read_as_text(tmp_path, capsys, caplog):
     rows = [list(HEADER), *[list(r) for r in ROWS]]
     rows[1][4], rows[2][4], rows[3][4] = "2025-03-01", "42", "TRUE"
     path = tmp_path / "seg.csv"
     path.write_text("\n".join(",".join(f'"{c}"' for c in r) for r in rows) + "\n", encoding="utf-8")
-    assert main(["validate", str(path), "--json"]) == 0
+    with caplog.at_level(logging.WARNING, logger="mpsoc_nlp"):
+        assert main(["validate", str(path), "--json"]) == 0
+    assert any("'text'" in r.getMessage() and "row(s) 2, 3, 4" in r.getMessage() for r in caplog.records)
+    assert '"segments": 4' in capsys.readouterr().out
     wb = openpyxl.Workbook()
     for r in rows:
         wb.active.append(r)
     wb.active["E2"].value = 20250301
     xlsx = tmp_path / "seg.xlsx"
     wb.save(xlsx)
-    with_warning = logging.getLogger("mpsoc_nlp")
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[method-assign]
-    with_warning.addHandler(handler)
-    try:
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="mpsoc_nlp"):
         assert main(["validate", str(xlsx)]) == 0
-    finally:
-        with_warning.removeHandler(handler)
-    assert any("E2" in r.getMessage() for r in records)
+    assert any("cell(s) E2" in r.getMessage() for r in caplog.records)
 
 
 # -- Word transcripts ----------------------------------------------------------------------------

@@ -371,6 +371,10 @@ def read_table(
         table = _read_jsonl(p)
     else:
         table = _read_parquet(p)
+    if fmt != "xlsx":  # xlsx warns by the cells' own types
+        from .workbooks import warn_value_like_text
+
+        warn_value_like_text(str(p), list(table.frame.columns), table.rows.tolist(), table.frame)
     logger.info("read %s: %d rows, columns %s", p.name, len(table.frame), list(table.frame.columns))
     return table
 

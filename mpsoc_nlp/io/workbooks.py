@@ -23,7 +23,16 @@ from openpyxl.utils.cell import get_column_letter, range_boundaries
 
 from ..errors import InputError
 
-__all__ = ["SheetNeed", "SEGMENT_OR_JOURNAL", "columns_need", "choose_sheet", "merged_ranges", "warn_typed_cells"]
+__all__ = [
+    "SheetNeed",
+    "SEGMENT_OR_JOURNAL",
+    "columns_need",
+    "choose_sheet",
+    "merged_ranges",
+    "fill_merged",
+    "warn_typed_cells",
+    "warn_value_like_text",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -182,12 +191,8 @@ def warn_typed_cells(
     """
     if not typed:
         return
-    from ..corpus import _resolve_columns
-    from .journals import journal_columns
-
     cols = [str(c) for c in header]
-    text_cols = {c for c in (_resolve_columns(cols, None).get("text"), journal_columns(cols).get("note")) if c}
-    idx = {cols.index(c) for c in text_cols}
+    idx = {cols.index(c) for c in _text_columns(cols)}
     cells = [f"{get_column_letter(c + 1)}{r}" for r, c in typed if c in idx]
     if not cells:
         return
@@ -198,3 +203,41 @@ def warn_typed_cells(
         "as text (dates as YYYY-MM-DD). Check that the column is the text you meant",
         path, sheet, names, ", ".join(cells[:limit]), more,
     )
+
+
+def _text_columns(cols: Sequence[str]) -> set[str]:
+    """The columns of a header that hold text: a segment table's ``text``, a journal's note."""
+    from ..corpus import _resolve_columns
+    from .journals import journal_columns
+
+    return {c for c in (_resolve_columns(cols, None).get("text"), journal_columns(cols).get("note")) if c}
+
+
+_VALUE_LIKE = re.compile(
+    r"[-+]?\d+(?:[.,]\d+)?|\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2})?)?|\d{1,2}[./]\d{1,2}[./]\d{2,4}"
+    r"|true|false|sann|usann",
+    re.IGNORECASE,
+)
+
+
+def warn_value_like_text(
+    path: str, columns: Sequence[str], rows: Sequence[int], frame: Any, *, limit: int = 10
+) -> None:
+    """Warn, naming the rows, when a text column of a CSV, TSV or JSONL table holds bare values.
+
+    A cell that is only a number, a date or a boolean (``42``, ``2025-03-01``, ``TRUE``) in the
+    text column is read as text, but it is often a column shifted by a missing delimiter.
+    """
+    for col in sorted(_text_columns([str(c) for c in columns])):
+        hits = [
+            int(r)
+            for r, v in zip(rows, frame[col], strict=False)
+            if isinstance(v, (bool, int, float)) or (isinstance(v, str) and _VALUE_LIKE.fullmatch(v.strip()))
+        ]
+        if hits:
+            more = f" and {len(hits) - limit} more" if len(hits) > limit else ""
+            logger.warning(
+                "%s: the text column %r holds only a number, date or boolean in row(s) %s%s; they were read as "
+                "text. Check that the column is the text you meant",
+                path, col, ", ".join(str(r) for r in hits[:limit]), more,
+            )
