@@ -142,14 +142,17 @@ TURN = st.tuples(
 )
 
 
-def _render(turns, *, blank: bool, newline: str, header: bool) -> str:
-    sep = "\n\n" if blank else "\n"
+def _render(turns, *, blanks, newline: str, header: bool) -> str:
+    """One turn per paragraph (``blanks`` all true), one per line (all false) or a mix."""
     lines = ["Intervju 7, [sted]", "Transkribert av [navn]"] if header else []
     body = [lines[0] + "\n" + lines[1]] if lines else []
     for label, sentences, ts in turns:
         first = f"{ts} {label}: {sentences[0]}" if ts else f"{label}: {sentences[0]}"
         body.append("\n".join([first, *sentences[1:]]))
-    return sep.join(body).replace("\n", newline) + newline
+    out = body[0]
+    for k, part in enumerate(body[1:]):
+        out += ("\n\n" if blanks[k % len(blanks)] else "\n") + part
+    return out.replace("\n", newline) + newline
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -157,12 +160,15 @@ def _render(turns, *, blank: bool, newline: str, header: bool) -> str:
     turns=st.lists(TURN, min_size=1, max_size=8),
     newline=st.sampled_from(["\n", "\r\n", "\r"]),
     header=st.booleans(),
+    mixed=st.lists(st.booleans(), min_size=1, max_size=9),
 )
-def test_property_blank_line_and_one_per_line_layouts_give_the_same_turns(turns, newline, header, tmp_path):
+def test_property_blank_line_one_per_line_and_mixed_layouts_give_the_same_turns(
+    turns, newline, header, mixed, tmp_path
+):
     results = []
-    for blank in (True, False):
-        path = tmp_path / f"T-{int(blank)}.txt"
-        path.write_bytes(_render(turns, blank=blank, newline=newline, header=header).encode("utf-8"))
+    for k, blanks in enumerate(([True], [False], mixed)):
+        path = tmp_path / f"T-{k}.txt"
+        path.write_bytes(_render(turns, blanks=blanks, newline=newline, header=header).encode("utf-8"))
         text, _ = read_transcript_text(path)
         got = parse_turns(text)
         assert len(got) == len(turns)
@@ -174,7 +180,7 @@ def test_property_blank_line_and_one_per_line_layouts_give_the_same_turns(turns,
         seg = read_transcript(path, options=TranscriptOptions(speakers="all"))
         assert spans_exact(seg, text)
         results.append((bodies, seg["turn_index"].tolist(), seg["text"].tolist()))
-    assert results[0] == results[1]
+    assert results[0] == results[1] == results[2]
 
 
 # -- messages that diagnose ----------------------------------------------------------------------
