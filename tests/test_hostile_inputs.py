@@ -332,3 +332,30 @@ def test_the_one_turn_per_line_interview_of_the_issue_is_classified(model_dir, t
 
     pred = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert pred["segment_id"].tolist() == ["interview:1", "interview:3"]
+
+
+@pytest.mark.parametrize(
+    "data, line",
+    [
+        (b"ab\n" * 10, None),
+        (b"a" * 10 + b"\n", None),
+        (b"a" * 11 + b"\n", 1),
+        (b"x\n" + b"a" * 11, 2),
+        (b"x\n" * 3 + b"a" * 9 + b"\n" + b"b" * 12, 5),
+        (b"a" * 5 + b"\n" + b"a" * 10 + b"\nb", None),
+        (b"a" * 5 + b"\n" + b"a" * 11 + b"\nb", 2),
+        (b"a" * 35, 1),
+    ],
+)
+def test_line_lengths_are_checked_across_blocks(data, line, tmp_path):
+    from mpsoc_nlp.errors import InputError
+    from mpsoc_nlp.io.sniff import check_line_lengths
+
+    path = tmp_path / "f.txt"
+    path.write_bytes(data)
+    if line is None:
+        check_line_lengths(path, 10)
+    else:
+        with pytest.raises(InputError) as info:
+            check_line_lengths(path, 10)
+        assert info.value.row == line

@@ -41,7 +41,7 @@ MAX_TRANSCRIPT_BYTES = 64 << 20
 MAX_SMALL_FILE_BYTES = 16 << 20
 
 _UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
-_CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 26, 27))
+_CONTROL = bytes(b for b in range(32) if b not in (9, 10, 11, 12, 13, 26, 27))  # not tab, VT, FF, CR, EOF, ESC
 
 
 def _zip_kind(head: bytes) -> str:
@@ -175,32 +175,29 @@ def undecodable_error(data: bytes, exc: UnicodeDecodeError, path: str = "<input>
 def check_line_lengths(path: str | PathLike[str], limit: int = MAX_LINE_BYTES) -> None:
     """Stream the file and raise :class:`InputError` at the first line longer than ``limit`` bytes.
 
-    The file is read in blocks of 1 MiB, so a long line is never held in memory whole.
+    The file is read in blocks of ``limit`` bytes, so a long line is never held in memory whole;
+    a line that lies inside one block cannot be too long, so each block costs a few C calls.
     """
-    line = 1
-    run = 0
+    lines = 0  # line breaks before the current line
+    run = 0  # bytes of the current line read so far
     with open(path, "rb") as fh:
         while True:
-            block = fh.read(1 << 20)
+            block = fh.read(limit)
             if not block:
                 return
-            start = 0
-            while True:
-                nl = block.find(b"\n", start)
-                seg = (len(block) if nl < 0 else nl) - start
-                run += seg
-                if run > limit:
-                    raise InputError(
-                        f"line {line} is longer than {limit // (1 << 20)} MiB ({limit} bytes): this is not a "
-                        "table or transcript of lines; check the file (its line breaks may have been lost)",
-                        path=str(path),
-                        row=line,
-                    )
-                if nl < 0:
-                    break
-                line += 1
-                run = 0
-                start = nl + 1
+            first = block.find(b"\n")
+            if run + (len(block) if first < 0 else first) > limit:
+                raise InputError(
+                    f"line {lines + 1} is longer than {limit // (1 << 20)} MiB ({limit} bytes): this is not a "
+                    "table or transcript of lines; check the file (its line breaks may have been lost)",
+                    path=str(path),
+                    row=lines + 1,
+                )
+            if first < 0:
+                run += len(block)
+                continue
+            lines += block.count(b"\n")
+            run = len(block) - block.rfind(b"\n") - 1
 
 
 def read_small_text(path: str | PathLike[str], *, what: str, limit: int = MAX_SMALL_FILE_BYTES) -> str:
