@@ -125,10 +125,12 @@ def check_decoded(text: str, path: str = "<input>") -> None:
 def mixed_encoding_error(data: bytes, exc: UnicodeDecodeError, path: str = "<input>") -> InputError | None:
     """An error naming the lines when ``data`` is UTF-8 except for some lines; else ``None``.
 
-    ``exc`` is the error of decoding ``data`` as UTF-8. A file with no valid UTF-8 character
-    beyond ASCII is taken to be in one other encoding (Windows-1252) and gives ``None``.
+    ``exc`` is the error of decoding ``data`` as UTF-8. A file with fewer than two valid UTF-8
+    characters beyond ASCII is taken to be in one other encoding (Windows-1252: a letter such as
+    ``Å`` before a no-break space can look like one UTF-8 character) and gives ``None``.
     """
-    if not _UTF8_MULTIBYTE.search(data):
+    found = _UTF8_MULTIBYTE.finditer(data)
+    if next(found, None) is None or next(found, None) is None:
         return None
     bad_lines: list[int] = []
     pos = exc.start
