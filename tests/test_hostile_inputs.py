@@ -132,7 +132,8 @@ def test_mixed_encodings_name_the_line(reader, tmp_path, capsys):
     if reader == "jsonl":
         data += '{"text": "Blåbær", "codes": ""}\n'.encode()
     elif reader in ("csv", "tsv", "journal"):
-        data += ("\n" + lines[1]).encode("utf-8") if reader != "journal" else "J-2,2025-02-01,Bra på skolen, følte seg trygg.\n".encode()
+        later = ("\n" + lines[1]) if reader != "journal" else "J-2,2025-02-01,Bra på skolen, følte seg trygg.\n"
+        data += later.encode("utf-8")
     code, said = run(reader, write(tmp_path, reader, data), tmp_path, capsys)
     answered(code, said)
     assert code == 2 and "mixes encodings" in said and f"line(s) {line}" in said
