@@ -39,7 +39,8 @@ CodebookOpt = Annotated[
     Optional[Path], typer.Option("--codebook", help="A codebook file (.toml/.yaml); default MPSOC.")
 ]
 SheetOpt = Annotated[
-    Optional[str], typer.Option("--sheet", help="XLSX sheet name or 0-based number; default the first.")
+    Optional[str],
+    typer.Option("--sheet", help="XLSX sheet name or 0-based number; default the one sheet with the needed columns."),
 ]
 TextColOpt = Annotated[Optional[str], typer.Option("--text-column", help="The column holding the text, if not 'text'.")]
 CodesColOpt = Annotated[
@@ -48,6 +49,31 @@ CodesColOpt = Annotated[
 DocColOpt = Annotated[
     Optional[str], typer.Option("--document-id-column", help="The column naming the document, if not 'document_id'.")
 ]
+
+ParticipantLabelsOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--participant-labels",
+        help="Transcripts: participants' speaker labels, comma-separated (Kari,Per), added to the known ones.",
+    ),
+]
+InterviewerLabelsOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--interviewer-labels",
+        help="Transcripts: interviewers' speaker labels, comma-separated (Ola), added to the known ones.",
+    ),
+]
+
+
+def _transcript_options(participant: list[str] | None, interviewer: list[str] | None, **kwargs: Any) -> Any:
+    """TranscriptOptions with the labels given on the command line (comma-separated) added."""
+    from .io.transcripts import TranscriptOptions
+
+    def split(values: list[str] | None) -> list[str]:
+        return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
+
+    return TranscriptOptions.with_labels(split(participant), split(interviewer), **kwargs)
 
 
 def _column_map(text: str | None, codes: str | None, document: str | None) -> dict[str, str]:
@@ -109,6 +135,8 @@ def validate(
     codes_column: CodesColOpt = None,
     document_id_column: DocColOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    participant_labels: ParticipantLabelsOpt = None,
+    interviewer_labels: InterviewerLabelsOpt = None,
 ) -> None:
     """Check coded segment tables and summarise them, or list every problem at once."""
     from .corpus import summarize
@@ -117,7 +145,11 @@ def validate(
 
     cb = _codebook(codebook)
     segments = read_segments(
-        data, codebook=cb, sheet=sheet, columns=_column_map(text_column, codes_column, document_id_column)
+        data,
+        codebook=cb,
+        sheet=sheet,
+        columns=_column_map(text_column, codes_column, document_id_column),
+        transcripts=_transcript_options(participant_labels, interviewer_labels),
     )
     summary = summarize(segments, cb)
     summary["files"] = [str(p) for p in data]
@@ -261,6 +293,8 @@ def classify(
     strip_marks: Annotated[
         bool, typer.Option("--strip-marks", help="Transcripts: leave timestamps and (ler)/(pause) out of the text.")
     ] = False,
+    participant_labels: ParticipantLabelsOpt = None,
+    interviewer_labels: InterviewerLabelsOpt = None,
     quantize: Annotated[
         bool,
         typer.Option("--quantize", help="Transformer on CPU: dynamic int8 quantisation (faster, near-equal scores)."),
@@ -269,7 +303,6 @@ def classify(
 ) -> None:
     """Classify new segments with a trained model; existing codes are kept as gold_codes."""
     from .classification import classify as run
-    from .io.transcripts import TranscriptOptions
 
     counts = run(
         model_dir,
@@ -284,7 +317,12 @@ def classify(
         mapping=mapping,
         shard=shard,
         resume=resume,
-        transcripts=TranscriptOptions(speakers="all" if all_speakers else "participant", strip_marks=strip_marks),
+        transcripts=_transcript_options(
+            participant_labels,
+            interviewer_labels,
+            speakers="all" if all_speakers else "participant",
+            strip_marks=strip_marks,
+        ),
         quantize=quantize,
         jobs=jobs,
     )
@@ -459,6 +497,8 @@ def import_qdpx(
     ] = False,
     force: ForceOpt = False,
     codebook: CodebookOpt = None,
+    participant_labels: ParticipantLabelsOpt = None,
+    interviewer_labels: InterviewerLabelsOpt = None,
 ) -> None:
     """Read a REFI-QDA project (NVivo, ATLAS.ti, MAXQDA, QualCoder) into a segment table."""
     from .io.qdpx import import_qdpx as run
@@ -469,7 +509,9 @@ def import_qdpx(
         mapping=mapping,
         codebook=_codebook(codebook),
         uncoded=not no_uncoded,
-        speakers="all" if all_speakers else "participant",
+        options=_transcript_options(
+            participant_labels, interviewer_labels, speakers="all" if all_speakers else "participant"
+        ),
         force=force,
     )
     n, coded, coders = res["segments"], res["with_codes"], res["coders"]

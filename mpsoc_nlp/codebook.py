@@ -175,10 +175,12 @@ class Codebook:
     @classmethod
     def load(cls, path: str | PathLike[str]) -> Codebook:
         """Read a codebook from a TOML, YAML or JSON file (see ``docs/codebook.md``)."""
+        from .io.sniff import read_small_text
+
         p = Path(path)
         if not p.is_file():
             raise CodebookError(f"{p}: no such codebook file")
-        text = p.read_text(encoding="utf-8-sig")
+        text = read_small_text(p, what="codebook")
         suffix = p.suffix.lower()
         try:
             if suffix == ".toml":

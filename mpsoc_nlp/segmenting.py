@@ -33,6 +33,7 @@ __all__ = [
     "mark_spans",
     "is_mark_only",
     "paragraph_spans",
+    "line_spans",
     "turn_segments",
 ]
 
@@ -256,6 +257,28 @@ def paragraph_spans(text: str) -> list[tuple[int, int]]:
     a, b = _strip_span(text, pos, len(text))
     if a < b:
         out.append((a, b))
+    return out
+
+
+def line_spans(text: str) -> list[tuple[int, int]]:
+    """Spans of the non-empty lines of ``text`` (split at ``\\n``), stripped of surrounding space.
+
+    >>> text = "Tittel\\n\\n  I: Hei.  \\nIP: Hei du."
+    >>> [text[s:e] for s, e in line_spans(text)]
+    ['Tittel', 'I: Hei.', 'IP: Hei du.']
+    """
+    out = []
+    pos = 0
+    n = len(text)
+    while pos <= n:
+        nl = text.find("\n", pos)
+        stop = n if nl < 0 else nl
+        a, b = _strip_span(text, pos, stop)
+        if a < b:
+            out.append((a, b))
+        if nl < 0:
+            break
+        pos = nl + 1
     return out
 
 

@@ -65,7 +65,9 @@ def read_config(path: PathArg | None, backend: str) -> dict[str, Any]:
     if not p.is_file():
         raise InputError("no such config file", path=str(p))
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        from .io.sniff import read_small_text
+
+        data = tomllib.loads(read_small_text(p, what="config file"))
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"not valid TOML: {exc}", path=str(p)) from exc
     table = data.get(backend, data)

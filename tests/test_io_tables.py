@@ -63,11 +63,12 @@ def test_xlsx_row_numbers_and_sheet_choice(tmp_path, good_rows):
     koding.append(["INT-01:9", "INT-01", "A", "intervju", "Hun er ikke dårlige folk.", "rusrelatert:positv"])
     path = tmp_path / "koding.xlsx"
     wb.save(path)
+    for sheet in (None, "Koding"):  # without --sheet, the one sheet with a text column is read
+        with pytest.raises(InputError) as info:
+            read_segments(path, sheet=sheet)
+        assert str(info.value).startswith(f"{path}, sheet 'Koding', row 7, column 'codes': unknown code")
     with pytest.raises(InputError, match=re.escape("expected the column 'text'")):
-        read_segments(path)  # the first sheet has no text column
-    with pytest.raises(InputError) as info:
-        read_segments(path, sheet="Koding")
-    assert str(info.value).startswith(f"{path}, sheet 'Koding', row 7, column 'codes': unknown code")
+        read_segments(path, sheet="Forside")
     with pytest.raises(InputError, match=re.escape("no sheet named 'Kodet'; the sheets are ['Forside', 'Koding']")):
         read_segments(path, sheet="Kodet")
     koding.delete_rows(7)

@@ -8,7 +8,8 @@ Map of the tests to the issue's points:
   test_classify_xlsx_refuses_xml_illegal_characters_without_the_text,
   test_evaluate_refuses_xml_illegal_characters_without_the_text
   (the row limit of point 5/6: test_safety_outputs.test_xlsx_row_limit_is_refused_without_temp_files)
-* point 8, silent misreads: test_merged_excel_cells_are_refused, test_valence_without_type_is_refused,
+* point 8, silent misreads: test_merged_excel_cells_keep_every_coders_code_and_warn,
+  test_valence_without_type_is_refused,
   test_one_segment_id_with_two_texts_is_refused (one file and two files),
   test_unclosed_quote_is_refused, test_jsonl_text_must_be_a_string,
   test_invisible_text_is_no_text, and the CLI view test_misreads_exit_2_without_text
@@ -115,13 +116,15 @@ def _merged_workbook(path: Path) -> Path:
     return path
 
 
-def test_merged_excel_cells_are_refused(tmp_path):
+def test_merged_excel_cells_keep_every_coders_code_and_warn(tmp_path, caplog):
     path = _merged_workbook(tmp_path / "koding.xlsx")
-    with pytest.raises(mpsoc_nlp.InputError) as info:
-        mpsoc_nlp.read_segments(path)
-    assert info.value.path == str(path)
-    assert "E2:E3" in str(info.value) and "merged" in str(info.value)
-    assert info.value.row == 2
+    with caplog.at_level("WARNING", logger="mpsoc_nlp"):
+        rows = mpsoc_nlp.read_segments(path)
+    b = rows[(rows["coder"] == "B") & (rows["segment_id"] == "INT-01:1")]
+    assert list(b["codes"]) == [("geografisk:positiv",)]  # read as Excel shows it, not dropped
+    warned = [r.getMessage() for r in caplog.records if "merged" in r.getMessage()]
+    assert warned and "E2:E3" in warned[0] and "koding.xlsx" in warned[0]
+    assert "bygda" not in warned[0]
 
 
 def test_valence_without_type_is_refused(tmp_path):
@@ -203,13 +206,11 @@ def test_misreads_exit_2_without_text(tmp_path):
         header,
         [["s1", "D1", "A", SECRET + " en", "ideell:positiv"], ["s1", "D1", "B", SECRET + " to", "ideell:positiv"]],
     )
-    _merged_workbook(tmp_path / "merged.xlsx")
-    for name in ("two.csv", "merged.xlsx"):
-        before = snapshot(tmp_path)
-        run = mpsoc("validate", name, cwd=tmp_path)
-        assert_refused(run, SECRET)
-        assert name in run.err
-        assert snapshot(tmp_path) == before
+    before = snapshot(tmp_path)
+    run = mpsoc("validate", "two.csv", cwd=tmp_path)
+    assert_refused(run, SECRET)
+    assert "two.csv" in run.err
+    assert snapshot(tmp_path) == before
 
 
 # point 10 -----------------------------------------------------------------------------------

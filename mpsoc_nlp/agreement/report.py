@@ -54,10 +54,16 @@ class AgreementReport:
 
 
 def _is_segment_table(path: PathArg, sheet: str | int | None) -> tuple[bool, list[str]]:
-    from mpsoc_nlp.corpus import _resolve_columns
-    from mpsoc_nlp.io import read_table
+    from ..corpus import _resolve_columns
+    from ..io.tables import read_table
+    from ..io.workbooks import SheetNeed
 
-    columns = [str(c) for c in read_table(path, sheet=sheet).frame.columns]
+    def coded(cols: Sequence[str]) -> bool:
+        found = _resolve_columns(cols, None)
+        return "value" in cols or "codes" in found or "community_type" in found
+
+    need = SheetNeed(coded, "a 'codes' column, or a 'value' column (ratings)")
+    columns = [str(c) for c in read_table(path, sheet=sheet, need=need).frame.columns]
     resolved = _resolve_columns(columns, None)
     return ("codes" in resolved or "community_type" in resolved), columns
 

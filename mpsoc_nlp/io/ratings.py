@@ -20,6 +20,7 @@ import pandas as pd
 from .._fs import PathArg
 from ..errors import InputError, InputProblem
 from .tables import iter_records, read_table
+from .workbooks import columns_need
 
 __all__ = ["read_ratings"]
 
@@ -101,7 +102,7 @@ def read_ratings(
 
     records: list[dict[str, Any]] = []
     for path in files:
-        table = read_table(path, sheet=sheet)
+        table = read_table(path, sheet=sheet, need=columns_need([unit, coder, value]))
         columns = [str(c) for c in table.frame.columns]
         absent = [c for c in (unit, coder, value) if c not in columns]
         if absent:

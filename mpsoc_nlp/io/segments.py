@@ -17,6 +17,7 @@ from ..codebook import Codebook
 from ..corpus import concat_segments, segments_from_records
 from ..errors import InputError
 from .journals import is_journal_table
+from .sniff import check_line_lengths
 from .tables import _sniff_delimiter, decode_text, iter_records, read_table, table_format
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def read_segments(
     codebook : Codebook, optional
         Labels are normalised to its codes; default the MPSOC codebook.
     sheet : str or int, optional
-        XLSX sheet name or 0-based number (default the first sheet).
+        XLSX sheet name or 0-based number (default the one sheet with the needed columns).
     columns : mapping, optional
         Contract name -> the file's column name, e.g. ``{"text": "Utsagn"}``.
     encoding, delimiter : str, optional
@@ -219,6 +220,8 @@ def _iter_raw_chunks(
     delimiter: str | None,
 ) -> Iterator[tuple[list[tuple[int, dict[str, Any]]], list[str], str | None]]:
     """Chunks ``(records, columns, sheet)`` of a table's rows, read with bounded memory."""
+    if fmt in ("csv", "tsv", "jsonl"):
+        check_line_lengths(p)  # streamed: a very long line is never read into memory whole
     if fmt in ("csv", "tsv"):
         enc, delim = encoding, delimiter
         with open(p, "rb") as fh:

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,9 @@ import pandas as pd
 from .._fs import atomic_file, atomic_write_text
 from ..errors import InputError, InputProblem
 from .cells import check_sheet, text_only
+
+if TYPE_CHECKING:
+    from .workbooks import SheetNeed
 
 __all__ = [
     "Table",
@@ -103,8 +106,24 @@ def decode_text(data: bytes, path: str = "<input>") -> tuple[str, str]:
     """Decode file bytes as the encodings Excel and editors write; return ``(text, encoding)``.
 
     BOMs decide first (UTF-8, UTF-16 LE/BE); then UTF-16 without BOM is recognised by its zero
-    bytes; then strict UTF-8; then Windows-1252, falling back to Latin-1.
+    bytes; then strict UTF-8; then Windows-1252, falling back to Latin-1. Archives, binary
+    data, UTF-32, NUL bytes and files mixing UTF-8 with another encoding are refused with an
+    :class:`InputError` (see :mod:`mpsoc_nlp.io.sniff`).
     """
+    from .sniff import check_bytes, check_decoded, undecodable_error
+
+    check_bytes(data, path)
+    try:
+        text, enc = _decode(data, path)
+    except UnicodeDecodeError as exc:  # a BOM or UTF-16 that the bytes after it do not keep to
+        raise undecodable_error(data, exc, path) from exc
+    check_decoded(text, path)
+    return text, enc
+
+
+def _decode(data: bytes, path: str) -> tuple[str, str]:
+    from .sniff import mixed_encoding_error, truncated_utf8
+
     if data.startswith(codecs.BOM_UTF8):
         return data[len(codecs.BOM_UTF8) :].decode("utf-8", errors="strict"), "utf-8-sig"
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -115,7 +134,12 @@ def decode_text(data: bytes, path: str = "<input>") -> tuple[str, str]:
         return data.decode(enc), enc
     try:
         text, enc = data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as exc:
+        if truncated_utf8(data, exc):  # UTF-8 cut inside its last character (the start of a file)
+            return data[: exc.start].decode("utf-8"), "utf-8"
+        mixed = mixed_encoding_error(data, exc, path)
+        if mixed is not None:
+            raise mixed from exc
         try:
             text, enc = data.decode("cp1252"), "cp1252"
         except UnicodeDecodeError:
@@ -261,10 +285,11 @@ def _cell(value: Any) -> Any:
     return str(value)
 
 
-def _read_xlsx(path: Path, sheet: str | int | None) -> Table:
+def _read_xlsx(path: Path, sheet: str | int | None, need: SheetNeed | None = None) -> Table:
     import openpyxl
 
     from .archives import check_zip_file
+    from .workbooks import choose_sheet, fill_merged, merged_ranges, warn_typed_cells
 
     check_zip_file(path, "Excel workbook")
     try:
@@ -277,7 +302,7 @@ def _read_xlsx(path: Path, sheet: str | int | None) -> Table:
     try:
         names = wb.sheetnames
         if sheet is None:
-            name = names[0]
+            name = choose_sheet(wb, str(path), need)
         elif isinstance(sheet, int) or (isinstance(sheet, str) and sheet.isdigit() and sheet not in names):
             idx = int(sheet)
             if not 0 <= idx < len(names):
@@ -295,6 +320,7 @@ def _read_xlsx(path: Path, sheet: str | int | None) -> Table:
         header: list[str] | None = None
         body: list[list[Any]] = []
         rows: list[int] = []
+        typed: list[tuple[int, int]] = []  # numbers, dates, booleans: read as text, warned in a text column
         for r, values in enumerate(ws.iter_rows(values_only=True), 1):
             cells = [_cell(v) for v in values]
             if not any(c.strip() for c in cells):
@@ -302,49 +328,26 @@ def _read_xlsx(path: Path, sheet: str | int | None) -> Table:
             if header is None:
                 header = _header(list(values), str(path), r, name)
                 continue
+            typed.extend((r, i) for i, v in enumerate(values[: len(header)]) if not isinstance(v, (str, type(None))))
             cells = (cells + [""] * len(header))[: len(header)]
             body.append(cells)
             rows.append(r)
-        merged = _merged_ranges(path, getattr(ws, "_worksheet_path", None))
+        if header is not None:
+            filled = fill_merged(body, rows, ranges := merged_ranges(ws))
+            if filled:
+                logger.warning(
+                    "%s, sheet %r: %d merged cell range(s) (%s): each cell of a range was read as its "
+                    "first cell's value, as Excel shows it; unmerge them if that is not what you meant",
+                    path, name, len(ranges), ", ".join(_range_ref(*r) for r in ranges[:5])
+                    + (" ..." if len(ranges) > 5 else ""),
+                )
+            warn_typed_cells(str(path), name, header, typed)
     finally:
         wb.close()
     if header is None:
         raise InputError("the sheet is empty", path=str(path), sheet=name)
-    header_row = rows[0] - 1 if rows else 1
-    problems = [
-        InputProblem(
-            str(path),
-            f"the cells {ref} are merged: Excel keeps the value in the first cell only and the others read as "
-            "empty. Unmerge them and fill every cell",
-            int(re.sub(r"[^0-9]", "", ref.split(":")[0]) or 0),
-            sheet=name,
-        )
-        for ref in merged
-        if ":" in ref and int(re.sub(r"[^0-9]", "", ref.split(":")[1]) or 0) > header_row
-    ]
-    if problems:
-        raise InputError(problems[:50], truncated=max(0, len(problems) - 50))
     frame = pd.DataFrame(body, columns=header, dtype=object)
     return Table(str(path), "xlsx", frame, np.asarray(rows, dtype=np.int64), sheet=name)
-
-
-def _merged_ranges(path: Path, member: str | None) -> list[str]:
-    """The merged cell ranges (``"A2:A3"``) of one worksheet, scanned without parsing the sheet."""
-    import zipfile
-
-    if not member:
-        return []
-    pattern = re.compile(rb"<(?:\w+:)?mergeCell\s+ref=\"([A-Z]+[0-9]+:[A-Z]+[0-9]+)\"")
-    found: list[str] = []
-    tail = b""
-    with zipfile.ZipFile(path) as zf, zf.open(member.lstrip("/")) as fh:
-        while block := fh.read(1 << 20):
-            chunk = tail + block
-            cut = max(0, len(chunk) - 64)  # a match is shorter than 64 bytes: one starting before cut ends in chunk
-            found.extend(m.group(1).decode("ascii") for m in pattern.finditer(chunk) if m.start() < cut)
-            tail = chunk[cut:]
-        found.extend(m.group(1).decode("ascii") for m in pattern.finditer(tail))
-    return list(dict.fromkeys(found))
 
 
 def _read_jsonl(path: Path) -> Table:
@@ -395,6 +398,7 @@ def read_table(
     sheet: str | int | None = None,
     encoding: str | None = None,
     delimiter: str | None = None,
+    need: SheetNeed | None = None,
 ) -> Table:
     """Read one table file into a :class:`Table` of string cells with user-facing row numbers.
 
@@ -403,7 +407,11 @@ def read_table(
     path : str or path
         A ``.csv``, ``.tsv``, ``.xlsx``, ``.jsonl`` or ``.parquet`` file.
     sheet : str or int, optional
-        XLSX only: the sheet's name or 0-based number; default the first sheet.
+        XLSX only: the sheet's name or 0-based number; default the one sheet with the needed
+        columns (see :func:`mpsoc_nlp.io.workbooks.choose_sheet`).
+    need : SheetNeed, optional
+        XLSX only: the columns a sheet must have to be chosen; default a segment table or a
+        journal export.
     encoding, delimiter : str, optional
         CSV/TSV only: override the detected encoding or delimiter.
     """
@@ -413,14 +421,22 @@ def read_table(
         raise InputError("no such file", path=str(p))
     if p.is_dir():
         raise InputError("this is a folder, not a file", path=str(p))
+    if fmt in ("csv", "tsv", "jsonl"):
+        from .sniff import check_line_lengths
+
+        check_line_lengths(p)  # streamed: a very long line is never read into memory whole
     if fmt in ("csv", "tsv"):
         table = _read_csv(p, fmt, encoding, delimiter)
     elif fmt == "xlsx":
-        table = _read_xlsx(p, sheet)
+        table = _read_xlsx(p, sheet, need)
     elif fmt == "jsonl":
         table = _read_jsonl(p)
     else:
         table = _read_parquet(p)
+    if fmt != "xlsx":  # xlsx warns by the cells' own types
+        from .workbooks import warn_value_like_text
+
+        warn_value_like_text(str(p), list(table.frame.columns), table.rows.tolist(), table.frame)
     logger.info("read %s: %d rows, columns %s", p.name, len(table.frame), list(table.frame.columns))
     return table
 
@@ -597,6 +613,12 @@ class TableWriter:
                     columns=["felt", "verdi"],
                 )
                 meta.to_excel(xw, index=False, sheet_name=self.meta_sheet)
+
+
+def _range_ref(min_col: int, min_row: int, max_col: int, max_row: int) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return f"{get_column_letter(min_col)}{min_row}:{get_column_letter(max_col)}{max_row}"
 
 
 def _typed(field: Any) -> Any:

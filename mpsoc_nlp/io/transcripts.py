@@ -1,11 +1,15 @@
 """Read interview transcripts (``.txt``, ``.docx``) into speaker turns and segments.
 
-A transcript is a sequence of paragraphs; a paragraph that starts with a speaker label
-(``I:``, ``IP:``, ``IP1:``, ``Intervjuer:``, ``Informant:``, ``Inf:``, ``Deltaker:``, ``D1:``,
-``F:`` ..., or in Word a bold label) starts a turn. Paragraphs without a label before the first
-turn (a title line, a header) are not turns; after a turn they continue it. Paragraphs holding
-only a timestamp (``[00:12:34]``, ``#00:12:34-5#``) or a non-verbal mark (``(pause)``) are not
-text; the timestamp is kept in the ``timestamp`` column of the next turn.
+Reading follows the labels, not the paragraphs: a line that starts with a speaker label
+(``I:``, ``IP:``, ``IP1:``, ``Informant 2:``, ``Intervjuer:``, ``Inf:``, ``Deltaker:``, ``D1:``,
+``F:`` ..., after an optional timestamp such as ``[00:12:34] IP:``, or in Word a bold label)
+starts a turn, whatever the blank lines; a line without a label continues the turn before it.
+So a file with one turn per line, a file with a blank line between turns and a mix read alike.
+Lines without a label before the first turn (a title, a header block) are not turns. Lines
+holding only a timestamp (``[00:12:34]``, ``#00:12:34-5#``) or a non-verbal mark (``(pause)``)
+are not text; the timestamp is kept in the ``timestamp`` column of the next turn. A turn's
+``text`` runs from after its label to the end of its last non-empty line, with the line breaks
+(and blank lines) inside it kept, so it is one exact span of the text as read.
 
 Offsets (``start``/``end``) are 0-based code points, end-exclusive, in the *text as read*:
 
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from os import PathLike
@@ -39,9 +44,10 @@ from ..segmenting import (
     TIMESTAMP_PATTERN,
     Turn,
     is_mark_only,
-    paragraph_spans,
+    line_spans,
     turn_segments,
 )
+from .sniff import MAX_TRANSCRIPT_BYTES, check_line_lengths
 from .tables import decode_text
 
 __all__ = [
@@ -52,6 +58,7 @@ __all__ = [
     "read_transcript",
     "read_transcript_text",
     "parse_turns",
+    "label_census",
     "transcript_document_id",
 ]
 
@@ -95,7 +102,7 @@ class TranscriptOptions:
     marks : tuple of str
         The non-verbal marks recognised in parentheses.
     bold_labels : bool
-        Word only: a bold run at the start of a paragraph ending in ``:`` (or followed by text)
+        Word only: a bold run at the start of a line ending in ``:`` (or followed by text)
         is a speaker label, whatever its words; interviewer if it matches an interviewer label.
     document_ids : mapping, optional
         File name, stem or path -> document_id; default the file name without extension.
@@ -111,6 +118,26 @@ class TranscriptOptions:
     marks: tuple[str, ...] = NONVERBAL_MARKS
     bold_labels: bool = True
     document_ids: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def with_labels(
+        cls, participant: Iterable[str] = (), interviewer: Iterable[str] = (), **kwargs: Any
+    ) -> TranscriptOptions:
+        """Options with extra speaker labels added to the known ones.
+
+        A label given for one role is taken out of the other role's known labels (``I`` given as a
+        participant's label is then no longer an interviewer's).
+
+        >>> opts = TranscriptOptions.with_labels(["Ola"], ["I"])
+        >>> opts.participant_labels[0], "Ola" in opts.interviewer_labels
+        ('Ola', False)
+        """
+        part, inter = list(participant), list(interviewer)
+        return cls(
+            participant_labels=(*part, *(lab for lab in DEFAULT_PARTICIPANT_LABELS if lab not in inter)),
+            interviewer_labels=(*inter, *(lab for lab in DEFAULT_INTERVIEWER_LABELS if lab not in part)),
+            **kwargs,
+        )
 
     def __post_init__(self) -> None:
         if self.speakers not in ("participant", "all"):
@@ -160,9 +187,13 @@ def _alternation(labels: Iterable[str]) -> str:
 def _label_regex(interviewer: Iterable[str], participant: Iterable[str], numbered: bool) -> re.Pattern[str]:
     labels = _alternation([*interviewer, *participant])
     number = r"(?:[ ]?\d{1,3})?" if numbered else ""
-    return re.compile(
-        rf"^(?P<ts>(?:{TIMESTAMP_PATTERN})[ \t]*)?(?P<label>(?:{labels}){number})[ \t]*:[ \t]*"
-    )
+    ts = rf"(?:{TIMESTAMP_PATTERN})[ \t]*|{_BARE_TIMESTAMP}[ \t]+"
+    return re.compile(rf"^(?P<ts>{ts})?(?P<label>(?:{labels}){number})[ \t]*:[ \t]*")
+
+
+#: A timestamp without brackets, only recognised before a label at the start of a line
+#: (``00:12:34 IP: ...``, as some speech-to-text programs write them).
+_BARE_TIMESTAMP = r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?"
 
 
 def transcript_document_id(path: str | PathLike[str], options: TranscriptOptions | None = None) -> str:
@@ -216,17 +247,52 @@ def _check_docx(path: Path) -> None:
         return  # not a Word document: python-docx says so in its words below
 
 
+def _bold_line_starts(para: Any, ptext: str) -> dict[int, str]:
+    """The bold run(s) at the start of each line of a Word paragraph, by offset in ``ptext``.
+
+    A paragraph may hold several lines (soft line breaks); each line can start with a bold label.
+    """
+    runs = [(run.text.replace("\r\n", "\n").replace("\r", "\n"), _bold(run)) for run in para.runs if run.text]
+    joined = "".join(t for t, _ in runs)
+    out: dict[int, str] = {}
+    if joined != ptext:  # runs inside hyperlinks or fields: only the paragraph's start is safe
+        prefix = ""
+        for t, is_bold in runs:
+            if not is_bold:
+                break
+            prefix += t
+        if prefix.strip() and ptext.startswith(prefix):
+            out[0] = prefix.split("\n", 1)[0]
+        return out
+    mask = [is_bold for t, is_bold in runs for _ in t]
+    starts = [0] + [i + 1 for i, ch in enumerate(ptext) if ch == "\n"]
+    for a in starts:
+        while a < len(ptext) and ptext[a] in " \t":  # a line's leading space is not part of it
+            a += 1
+        z = a
+        while z < len(ptext) and mask[z] and ptext[z] != "\n":
+            z += 1
+        if ptext[a:z].strip():
+            out[a] = ptext[a:z]
+    return out
+
+
 def read_transcript_text(path: str | PathLike[str]) -> tuple[str, dict[int, str]]:
     """The text as read of a ``.txt`` or ``.docx`` transcript, and the bold labels of Word.
 
-    Returns ``(text, bold)`` where ``bold`` maps the offset of a paragraph that starts with a
-    bold run to that run's text (empty for ``.txt``).
+    Returns ``(text, bold)`` where ``bold`` maps the offset of a line (a paragraph, or a line of
+    a paragraph with soft line breaks) that starts with a bold run to that run's text (empty for
+    ``.txt``).
     """
     p = Path(path)
     if not p.is_file():
         raise InputError("no such file" if not p.exists() else "this is a folder, not a file", path=str(p))
     suffix = p.suffix.lower()
     if suffix == ".txt":
+        size = p.stat().st_size
+        if size > MAX_TRANSCRIPT_BYTES:
+            raise InputError(f"the transcript is {size} bytes; at most {MAX_TRANSCRIPT_BYTES} are read", path=str(p))
+        check_line_lengths(p)
         text, _ = decode_text(p.read_bytes(), str(p))
         return text.replace("\r\n", "\n").replace("\r", "\n"), {}
     if suffix != ".docx":
@@ -255,15 +321,8 @@ def read_transcript_text(path: str | PathLike[str]) -> tuple[str, dict[int, str]
             continue
         if parts:
             pos += 2
-        prefix = ""
-        for run in para.runs:
-            if not run.text:
-                continue
-            if not _bold(run):
-                break
-            prefix += run.text
-        if prefix.strip() and ptext.startswith(prefix):
-            bold[pos] = prefix
+        for offset, prefix in _bold_line_starts(para, ptext).items():
+            bold[pos + offset] = prefix
         parts.append(ptext)
         pos += len(ptext)
     if any(t.text.strip() for table in document.tables for row in table.rows for t in row.cells) and not parts:
@@ -280,7 +339,16 @@ def parse_turns(
 ) -> list[Turn]:
     """The speaker turns of a transcript text, with 0-based indices among all turns.
 
-    ``bold`` maps paragraph offsets to a leading bold run (from :func:`read_transcript_text`).
+    Reading follows the labels, not the paragraphs: a line that starts with a speaker label
+    (after an optional timestamp) starts a turn, whatever the blank lines around it; a line
+    without a label continues the turn before it (before the first turn it is a title or header
+    and is not read). So one-turn-per-line files, files with a blank line between turns and any
+    mix of the two read the same. A turn's span runs from after its label to the end of its last
+    non-empty line, line breaks and blank lines inside it kept: ``text[turn.start:turn.end]``.
+    Lines holding only a timestamp or a non-verbal mark are not text: a timestamp goes to the
+    next turn's ``timestamp``; a leading or trailing timestamp of a turn is kept out of its span.
+
+    ``bold`` maps line offsets to a leading bold run (from :func:`read_transcript_text`).
     """
     options = options or TranscriptOptions()
     rx = options.label_regex()
@@ -292,68 +360,151 @@ def parse_turns(
     def close() -> None:
         nonlocal cur
         if cur is not None:
+            trail = _TS_TRAIL.search(text, cur["start"], cur["end"])
+            if trail and cur["end"] > cur["start"]:
+                cur["timestamp"] = cur["timestamp"] or text[trail.start() : trail.end()].strip()
+                cur["end"] = max(cur["start"], _strip_span_end(text, cur["start"], trail.start()))
             turns.append(Turn(**cur))
             cur = None
 
-    for ps, pe in paragraph_spans(text):
-        para = text[ps:pe]
-        m = rx.match(para)
-        label: str | None = None
-        body = ps
-        ts: str | None = None
-        if m:
-            label = m.group("label")
-            body = ps + m.end()
-            if m.group("ts"):
-                ts = m.group("ts").strip()
-        elif options.bold_labels and ps in bold:
-            prefix = bold[ps]
-            cand = prefix.strip()
-            rest = para[len(prefix):]
-            if cand.endswith(":") or (rest.strip() and rest[:1].isspace()):
-                cand = cand.rstrip(":").strip()
-                if 0 < len(cand) <= 40 and not re.search(r"[.!?]", cand):
-                    label = cand
-                    body = ps + len(prefix)
-                    colon = re.match(r"[ \t]*:?[ \t]*", text[body:pe])
-                    body += colon.end() if colon else 0
+    for ls, le in line_spans(text):
+        line = text[ls:le]
+        label, body, ts = _line_label(text, ls, le, line, rx, bold if options.bold_labels else {})
         if label is not None:
             close()
-            lead = _TS_LEAD.match(text, body, pe)
+            lead = _TS_LEAD.match(text, body, le)
             if lead:
                 ts = ts or text[lead.start() : lead.end()].strip()
                 body = lead.end()
-            end = pe
-            trail = _TS_TRAIL.search(text, body, pe)
-            if trail:
-                ts = ts or text[trail.start() : trail.end()].strip()
-                end = trail.start()
-            while body < end and text[body].isspace():
+            while body < le and text[body].isspace():
                 body += 1
             cur = {
                 "index": len(turns),
                 "speaker": label,
                 "role": options.role_of(label),
                 "start": body,
-                "end": max(body, end),
-                "line": text.count("\n", 0, ps) + 1,
+                "end": le,
+                "line": text.count("\n", 0, ls) + 1,
                 "timestamp": ts or pending_ts,
             }
             pending_ts = None
             continue
-        if _TS.fullmatch(para.strip()):
-            pending_ts = para.strip()
+        if _TS.fullmatch(line):
+            pending_ts = line
             continue
-        if is_mark_only(para, options.marks):
+        if is_mark_only(line, options.marks):
             continue
         if cur is None:
-            logger.debug("paragraph at offset %d has no speaker label and comes before the first turn", ps)
+            logger.debug("the line at offset %d has no speaker label and comes before the first turn", ls)
             continue
         if cur["start"] >= cur["end"]:
-            cur["start"] = ps
-        cur["end"] = pe
+            cur["start"] = ls
+        cur["end"] = le
     close()
     return turns
+
+
+def _strip_span_end(text: str, start: int, end: int) -> int:
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return end
+
+
+def _line_label(
+    text: str, ls: int, le: int, line: str, rx: re.Pattern[str], bold: Mapping[int, str]
+) -> tuple[str | None, int, str | None]:
+    """``(label, body_start, timestamp)`` of a line: its speaker label, or ``None``."""
+    m = rx.match(line)
+    if m:
+        return m.group("label"), ls + m.end(), (m.group("ts").strip() if m.group("ts") else None)
+    if ls in bold:
+        prefix = bold[ls]
+        cand = prefix.strip()
+        rest = line[len(prefix) :]
+        if cand.endswith(":") or (rest.strip() and rest[:1].isspace()):
+            cand = cand.rstrip(":").strip()
+            if 0 < len(cand) <= 40 and not re.search(r"[.!?]", cand):
+                body = ls + len(prefix)
+                colon = re.match(r"[ \t]*:?[ \t]*", text[body:le])
+                return cand, body + (colon.end() if colon else 0), None
+    return None, ls, None
+
+
+#: A label-like start of a line: up to three words (letters, digits) before a colon.
+_LABEL_LIKE = re.compile(
+    rf"(?:(?:{TIMESTAMP_PATTERN})[ \t]*)?(?P<label>[^\W\d_][\w'.-]{{0,15}}(?:[ ][\w'.-]{{1,15}}){{0,2}})[ \t]*:"
+)
+
+
+def label_census(text: str) -> Counter[str]:
+    """How many lines of ``text`` start with each label-like word(s) before a colon.
+
+    >>> label_census("Tittel\\nKari: Ja.\\nOla: Nei?\\nKari: Jo.")
+    Counter({'Kari': 2, 'Ola': 1})
+    """
+    out: Counter[str] = Counter()
+    for ls, le in line_spans(text):
+        m = _LABEL_LIKE.match(text, ls, le)
+        if m:
+            out[m.group("label")] += 1
+    return out
+
+
+def _census_text(census: Counter[str], limit: int = 8) -> str:
+    items = census.most_common(limit)
+    more = f" and {len(census) - limit} more" if len(census) > limit else ""
+    return ", ".join(f"{lab!r} {n} line(s)" for lab, n in items) + more
+
+
+def _label_advice(census: Counter[str], options: TranscriptOptions) -> str:
+    """What to pass, from the labels found: the unknown frequent ones as participants."""
+    rx = options.label_regex()
+    unknown = [lab for lab, n in census.most_common() if n >= 2 and not rx.match(f"{lab}: ")]
+    known = ", ".join(options.interviewer_labels + options.participant_labels)
+    if unknown:
+        labs = ",".join(unknown[:4])
+        return (
+            f"If {', '.join(repr(u) for u in unknown[:4])} are speakers, pass their labels: "
+            f"--participant-labels {labs} (and --interviewer-labels for the interviewer's), "
+            "or TranscriptOptions(participant_labels=..., interviewer_labels=...) in Python"
+        )
+    return (
+        f"Each turn must start a line with a speaker label such as 'IP:' or 'I:' (known labels: {known}); "
+        "give your own with --participant-labels and --interviewer-labels "
+        "(TranscriptOptions(participant_labels=..., interviewer_labels=...) in Python)"
+    )
+
+
+def _warn_merged_turns(text: str, turns: list[Turn], options: TranscriptOptions, path: str) -> None:
+    """Warn when lines inside turns start with a label-like word the options do not know."""
+    inside: Counter[str] = Counter()
+    for turn in turns:
+        first_nl = text.find("\n", turn.start, turn.end)
+        if first_nl < 0:
+            continue
+        inside.update(label_census(text[first_nl + 1 : turn.end]))
+    rx = options.label_regex()
+    merged = Counter({lab: n for lab, n in inside.items() if n >= 2 and not rx.match(f"{lab}: ")})
+    if merged:
+        logger.warning(
+            "%s: lines starting with %s are not known speaker labels, so they were read as the "
+            "continuation of the turn before them. %s",
+            path,
+            _census_text(merged),
+            _label_advice(merged, options),
+        )
+    labels = _alternation([*options.interviewer_labels, *options.participant_labels])
+    mid = re.compile(rf"(?<=[.!?…\"»)\]][ \t])(?:{labels})(?:[ ]?\d{{1,3}})?[ \t]*:[ \t]")
+    within: Counter[str] = Counter()
+    for turn in turns:
+        within.update(m.group(0).rstrip(" \t") for m in mid.finditer(text, turn.start, turn.end))
+    if sum(within.values()) >= 2:
+        logger.warning(
+            "%s: speaker labels stand inside lines, not at their start (%s), so several turns were read "
+            "as one. Each turn must start a line: put a line break before each label",
+            path,
+            ", ".join(f"{lab!r} {n} time(s)" for lab, n in within.most_common(6)),
+        )
 
 
 def read_transcript(
@@ -383,22 +534,27 @@ def read_transcript(
     text, bold = read_transcript_text(path)
     document_id = transcript_document_id(path, options)
     turns = parse_turns(text, options, bold)
+    census = label_census(text)
     if not turns:
+        found = f"lines starting with {_census_text(census)}" if census else "no line that starts with a label"
         raise InputError(
-            "found no speaker turns: each turn must be a paragraph starting with a speaker label such as "
-            f"'IP:' or 'I:' (known labels: {', '.join(options.interviewer_labels + options.participant_labels)}). "
-            "Give your own labels with TranscriptOptions(participant_labels=..., interviewer_labels=...)",
+            f"found no speaker turns ({found}). {_label_advice(census, options)}",
             path=str(path),
         )
+    _warn_merged_turns(text, turns, options, str(path))
     records = turn_segments(
         text, turns, document_id=document_id, speakers=options.speakers, unit=options.unit,
         max_chars=options.max_chars, strip=options.strip_marks, marks=options.marks,
     )
     if not records:
+        roles = Counter(f"{t.speaker} ({t.role})" for t in turns)
         raise InputError(
             f"found {len(turns)} speaker turns but none of the speakers "
-            f"{'of a participant ' if options.speakers == 'participant' else ''}has any text; "
-            "check that participants' labels are not listed as interviewer labels",
+            f"{'of a participant ' if options.speakers == 'participant' else ''}has any text "
+            f"(turns by label: {', '.join(f'{k} {v}' for k, v in roles.most_common(8))}; "
+            f"lines starting with {_census_text(census)}). "
+            "If a participant's label is read as the interviewer's, pass the labels: --participant-labels "
+            "and --interviewer-labels (TranscriptOptions(participant_labels=..., interviewer_labels=...))",
             path=str(path),
         )
     rows = [(int(r.pop("_line")), r) for r in records]  # type: ignore[call-overload]

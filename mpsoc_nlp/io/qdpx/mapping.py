@@ -14,6 +14,7 @@ from typing import Any
 
 from ...codebook import Codebook
 from ...errors import CodebookError, InputError, InputProblem
+from ..sniff import read_small_text
 from .project import QdpxProject
 
 if sys.version_info >= (3, 11):
@@ -49,7 +50,7 @@ def read_mapping(
         p = Path(source)
         if not p.is_file():
             raise InputError("no such mapping file", path=where)
-        text = p.read_text(encoding="utf-8-sig")
+        text = read_small_text(p, what="mapping file")
         if p.suffix.lower() == ".toml":
             try:
                 data = tomllib.loads(text)

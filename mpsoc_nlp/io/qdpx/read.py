@@ -228,9 +228,12 @@ def import_qdpx(
     codebook: Codebook | None = None,
     uncoded: bool = True,
     speakers: Literal["participant", "all"] = "participant",
+    options: TranscriptOptions | None = None,
     force: bool = False,
 ) -> dict[str, Any]:
     """Read a project's codings (see :func:`read_qdpx`) and write them as a segment table.
+
+    ``options`` (speaker labels and the like) replaces ``speakers`` when given.
 
     ``out`` is a ``.csv``, ``.tsv``, ``.xlsx``, ``.jsonl`` or ``.parquet`` file, written
     atomically with the project, mapping, coders and library version beside it (sidecar,
@@ -249,7 +252,7 @@ def import_qdpx(
         mapping=mapping,
         codebook=codebook,
         uncoded=uncoded,
-        options=TranscriptOptions(speakers=speakers),
+        options=options or TranscriptOptions(speakers=speakers),
     )
     seg = result.segments.drop(columns=["source_file", "source_row"], errors="ignore")
     meta = {
