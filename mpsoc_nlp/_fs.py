@@ -106,7 +106,7 @@ def sweep_stale_temps(folder: PathArg) -> list[str]:
     host (a shared file system may hold live runs of other nodes) and only when the process is no
     longer alive. Returns the names removed.
     """
-    removed = []
+    removed: list[str] = []
     host = _host()
     try:
         entries = list(os.scandir(folder))
