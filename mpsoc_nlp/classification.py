@@ -17,29 +17,43 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ._fs import PathArg, atomic_write_text, check_output_path
+from ._fs import PathArg, atomic_write_text, check_output_path, is_our_folder, sha256_file, write_marker
 from ._version import __version__
 from .errors import InputError, InputProblem
+from .io.cells import check_row_limit
 from .io.predictions import PROBA_PREFIX, PredictionWriter, output_format
 from .io.segments import iter_segment_chunks
-from .io.tables import MERGE_FORMATS, TableWriter, merge_tables, read_jsonl_frame, read_metadata
+from .io.tables import (
+    MERGE_FORMATS,
+    TableWriter,
+    count_rows,
+    merge_tables,
+    metadata_sidecar,
+    read_jsonl_frame,
+    read_metadata,
+)
 from .models.base import BaseCoder
-from .models.folder import load_model, read_model_json
+from .models.folder import load_model, model_digest, read_model_json
 
 if TYPE_CHECKING:
     from .io.journals import JournalOptions
     from .io.transcripts import TranscriptOptions
 
-__all__ = ["classify", "merge_predictions", "parse_shard", "predict_frame", "prediction_metadata"]
+__all__ = ["PARTS_KIND", "classify", "merge_predictions", "parse_shard", "predict_frame", "prediction_metadata"]
 
 logger = logging.getLogger(__name__)
 
+#: The kind of folder in the marker of a ``--resume`` run's ``OUT.parts/``.
+PARTS_KIND = "classify-parts"
+
 
 def prediction_metadata(model: BaseCoder, model_dir: PathArg | None = None) -> dict[str, Any]:
-    """What every prediction file records: model, codebook, thresholds, library version."""
+    """What every prediction file records: model (and the sha256 of its folder's content), codebook,
+    thresholds, library version."""
     meta = getattr(model, "metadata_", {})
     return {
         "model": str(model_dir) if model_dir is not None else meta.get("name"),
+        "model_sha256": model_digest(model_dir) if model_dir is not None else None,
         "model_name": meta.get("name"),
         "backend": model.backend,
         "codebook": model.codebook_.name + " " + model.codebook_.version,
@@ -95,18 +109,54 @@ def _shard_mask(frame: pd.DataFrame, k: int, n: int) -> np.ndarray:
     return np.fromiter((zlib.crc32(str(x).encode("utf-8")) % n == k - 1 for x in keys), dtype=bool, count=len(keys))
 
 
-def _signature(paths: list[PathArg], model_dir: PathArg | None, **options: Any) -> dict[str, Any]:
+def _signature(paths: list[PathArg], model_sha256: str | None, **options: Any) -> dict[str, Any]:
     files = []
     for p in paths:
         st = Path(p).stat()
         files.append([str(Path(p).resolve()), st.st_size, st.st_mtime_ns])
-    return {"inputs": files, "model": str(Path(model_dir).resolve()) if model_dir is not None else None, **options}
+    return {"inputs": files, "model_sha256": model_sha256, **options}
 
 
-def _write_part(path: Path, frame: pd.DataFrame) -> None:
-    """One finished chunk of a ``--resume`` run, as plain JSONL (no metadata)."""
-    with TableWriter(path, "jsonl") as writer:
+def _write_part(path: Path, frame: pd.DataFrame) -> dict[str, Any]:
+    """One finished chunk of a ``--resume`` run, as plain JSONL (no metadata); returns its rows and sha256."""
+    with TableWriter(path, "jsonl", force=True) as writer:
         writer.write(frame)
+    return {"rows": writer.rows, "sha256": writer.sha256}
+
+
+def _check_parts(parts: Path, state: dict[str, Any]) -> None:
+    """Refuse to resume from finished chunks that changed since they were written (cut, edited, lost)."""
+    for name, info in sorted(state.get("parts", {}).items()):
+        part = parts / name
+        if not part.is_file() or sha256_file(part) != info.get("sha256"):
+            raise InputError(
+                f"{part} is missing or changed since this run wrote it (its sha256 differs from state.json); "
+                f"delete {parts} to start afresh",
+                path=str(part),
+            )
+
+
+def _open_parts(parts: Path, signature: dict[str, Any]) -> dict[str, Any]:
+    """The state of a ``--resume`` run in ``parts`` (checked), or a new one in a new marked folder."""
+    if parts.exists() and not is_our_folder(parts, PARTS_KIND):
+        raise InputError(
+            f"{parts} holds a run with other inputs, model or options, or files that mpsoc did not write (it has "
+            "no marker); move it away to start afresh, or run without --resume"
+        )
+    state_file = parts / "state.json"
+    if state_file.is_file():
+        state: dict[str, Any] = json.loads(state_file.read_text(encoding="utf-8"))
+        if state.get("signature") != signature:
+            raise InputError(
+                f"{parts} holds a run with other inputs, model or options (the model folder's content changed, or "
+                "an input); delete the folder to start afresh, or run without --resume"
+            )
+        _check_parts(parts, state)
+        logger.info("resuming after %d finished chunks (%d segments)", state["done"], state["counts"]["segments"])
+        return state
+    parts.mkdir(parents=True, exist_ok=True)
+    write_marker(parts, PARTS_KIND)
+    return {"signature": signature, "done": 0, "counts": {"segments": 0, "with_codes": 0, "review": 0}, "parts": {}}
 
 
 def _read_part(path: Path) -> pd.DataFrame:
@@ -145,6 +195,7 @@ def classify(
     journals: JournalOptions | None = None,
     quantize: bool = False,
     jobs: int | None = -1,
+    protect: Sequence[PathArg] = (),
 ) -> dict[str, Any]:
     """Classify segment tables, transcripts, journal exports or projects and write predictions.
 
@@ -176,7 +227,15 @@ def classify(
     jobs : int, optional
         Cores the linear coder uses within each chunk (joblib; ``-1``: all, ``None``: the model's
         own setting). The output does not depend on it.
+    protect : paths
+        Further files the run reads: like the inputs, ``out`` is never one of them.
+
+    Before any work the output is checked (:func:`mpsoc_nlp._fs.check_output_path`: never an
+    input, never inside the model folder; an existing file only with ``force``), and for
+    ``.xlsx`` the rows of the table inputs are counted against the worksheet's row limit.
     """
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise InputError(f"--chunk-size must be at least 1 segment, not {chunk_size!r}")
     model_dir = None
     if not isinstance(model, BaseCoder):
         model_dir = model
@@ -205,9 +264,15 @@ def classify(
             paths = [into]
     if not paths:
         raise InputError("no input files were given")
+    for p in paths:
+        if Path(p).is_dir():
+            raise InputError(f"is a folder; give the files in it, e.g. {Path(p) / '*.csv'}", path=str(p))
     fmt = output_format(out, fmt)
     shard_kn = parse_shard(shard)
-    out_p = check_output_path(out, [*paths, *([into] if into is not None else [])], force=force)
+    mapping_path = mapping if isinstance(mapping, (str, os.PathLike)) else None
+    out_p = check_output_path(out, [model_dir, *paths, into, mapping_path, *protect], force=force)
+    if fmt == "xlsx" and shard_kn is None:
+        check_row_limit(sum(count_rows(p, sheet=sheet) or 0 for p in paths), out_p)
     show = sys.stderr.isatty() if progress is None else progress
     from tqdm.auto import tqdm
 
@@ -227,22 +292,11 @@ def classify(
     if resume:
         parts = out_p.with_name(out_p.name + ".parts")
         signature = _signature(
-            paths, model_dir, chunk_size=chunk_size, fmt=fmt, shard=meta.get("shard"), sheet=sheet,
-            columns=columns or {}, into=str(into) if into is not None else None,
+            paths, meta["model_sha256"] or meta["model"], chunk_size=chunk_size, fmt=fmt, shard=meta.get("shard"),
+            sheet=sheet, columns=columns or {}, into=str(into) if into is not None else None,
             transcripts=repr(transcripts), journals=repr(journals),
         )
-        state_file = parts / "state.json"
-        if state_file.is_file():
-            state = json.loads(state_file.read_text(encoding="utf-8"))
-            if state.get("signature") != signature:
-                raise InputError(
-                    f"{parts} holds a run with other inputs, model or options; delete the folder to start "
-                    "afresh, or run without --resume"
-                )
-            logger.info("resuming after %d finished chunks (%d segments)", state["done"], state["counts"]["segments"])
-        else:
-            parts.mkdir(parents=True, exist_ok=True)
-            state = {"signature": signature, "done": 0, "counts": {"segments": 0, "with_codes": 0, "review": 0}}
+        state = _open_parts(parts, signature)
         for k in ("segments", "with_codes", "review"):
             counts[k] = state["counts"][k]
 
@@ -294,9 +348,10 @@ def classify(
                 for p in paths:
                     sources.update(source_texts(p, options=transcripts))
             return QdpxWriter(
-                out_p, meta, codebook=codebook, sources=sources, into=into, mapping=mapping, options=transcripts
+                out_p, meta, codebook=codebook, sources=sources, into=into, mapping=mapping, options=transcripts,
+                force=force,
             )
-        return PredictionWriter(out_p, fmt, meta)
+        return PredictionWriter(out_p, fmt, meta, force=force)
 
     def tally(pred: pd.DataFrame) -> None:
         counts["segments"] += len(pred)
@@ -318,15 +373,17 @@ def classify(
             bar.update(counts["segments"])
             for i, pred, cols in predictions():
                 if pred is not None:
-                    _write_part(parts / f"part-{i:07d}.jsonl", pred)
+                    name = f"part-{i:07d}.jsonl"
+                    state.setdefault("parts", {})[name] = _write_part(parts / name, pred)
                     tally(pred)
                     bar.update(len(pred))
                 totals = {k: counts[k] for k in ("segments", "with_codes", "review")}
                 state.update(done=i + 1, columns=cols, counts=totals)
-                atomic_write_text(parts / "state.json", json.dumps(state, ensure_ascii=False))
+                atomic_write_text(parts / "state.json", json.dumps(state, ensure_ascii=False), replace=True)
+            _check_parts(parts, state)
             with open_writer() as writer:
-                for part in sorted(parts.glob("part-*.jsonl")):
-                    writer.write(_read_part(part))
+                for name in sorted(state.get("parts", {})):
+                    writer.write(_read_part(parts / name))
                 if not writer.rows:
                     write_empty(writer)
             shutil.rmtree(parts)
@@ -336,11 +393,38 @@ def classify(
     return counts
 
 
+def _check_shard(path: Path, fmt: str, meta: dict[str, Any] | None) -> list[InputProblem]:
+    """Problems of one shard against its own metadata: none recorded, a cut or edited file, a damaged Parquet."""
+    if meta is None:
+        where = "the Parquet metadata" if fmt == "parquet" else f"{path.name}.meta.json beside it"
+        return [InputProblem(str(path), f"no mpsoc metadata ({where}): cannot check that the file is whole and "
+                             "comes from the same model; merge only files that 'mpsoc classify --shard' wrote")]
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            pq.read_metadata(path)  # a cut file has no footer
+        except Exception:
+            return [InputProblem(str(path), "the Parquet file is damaged or cut short; classify this shard again")]
+        return []
+    if "sha256" not in meta:
+        return [InputProblem(str(path), "its metadata records no sha256 (an earlier mpsoc-nlp wrote it): cannot "
+                             "check that the file is whole; classify this shard again")]
+    if sha256_file(path) != meta["sha256"]:
+        rows = f" ({meta['rows']} rows when written)" if "rows" in meta else ""
+        return [InputProblem(str(path), f"the file changed since it was written{rows}: its sha256 differs from "
+                             "its metadata (cut short or edited?); classify this shard again")]
+    return []
+
+
 def merge_predictions(shards: Sequence[PathArg], out: PathArg, *, force: bool = False) -> dict[str, Any]:
     """Join prediction files of ``--shard K/N`` runs into one file of the same format.
 
-    The shards must come from the same model and codebook; when they record their shard, all
-    of ``1..N`` must be there exactly once. CSV/TSV/JSONL/Parquet are copied with flat memory.
+    Each shard is verified against its own metadata (CSV/TSV/JSONL: row count and sha256 in the
+    sidecar; Parquet: an intact footer); the shards must come from the same model (the sha256 of
+    its folder's content, not its path), codebook and thresholds, and when they record their
+    shard, all of ``1..N`` must be there exactly once. CSV/TSV/JSONL/Parquet are copied with flat
+    memory.
     """
     paths = [Path(p) for p in shards]
     if not paths:
@@ -359,19 +443,20 @@ def merge_predictions(shards: Sequence[PathArg], out: PathArg, *, force: bool = 
     out_fmt = output_format(out, None)
     if out_fmt != fmt:
         raise InputError(f"the merged file must have the shards' format ({fmt}), not {out_fmt}")
-    out_p = check_output_path(out, list(paths), force=force)
+    sidecars = [metadata_sidecar(p) for p in paths] if fmt != "parquet" else []
+    out_p = check_output_path(out, [*paths, *sidecars], force=force)
     metas = [read_metadata(p, fmt) for p in paths]
-    known = [(p, m) for p, m in zip(paths, metas, strict=False) if m is not None]
-    for p, m in zip(paths, metas, strict=False):
-        if m is None:
-            logger.warning("%s: no mpsoc metadata found; cannot check that it comes from the same model", p)
-    problems = []
+    problems = [problem for p, m in zip(paths, metas, strict=True) for problem in _check_shard(p, fmt, m)]
+    known = [(p, m) for p, m in zip(paths, metas, strict=True) if m is not None]
     if known:
         ref_p, ref = known[0]
         for p, m in known[1:]:
-            for key in ("model", "codes", "thresholds", "library_version"):
+            for key in ("model_sha256", "codes", "thresholds", "library_version"):
                 if m.get(key) != ref.get(key):
-                    msg = f"its {key} differs from {ref_p.name}'s: {m.get(key)!r} vs {ref.get(key)!r}"
+                    what = "model (the content of its folder)" if key == "model_sha256" else key
+                    msg = f"its {what} differs from {ref_p.name}'s"
+                    if key != "model_sha256":
+                        msg += f": {m.get(key)!r} vs {ref.get(key)!r}"
                     problems.append(InputProblem(str(p), msg))
         shard_ids = [str(m["shard"]) for _, m in known if m.get("shard")]
         if shard_ids:
@@ -394,7 +479,9 @@ def merge_predictions(shards: Sequence[PathArg], out: PathArg, *, force: bool = 
         raise InputError(problems)
     merged = None
     if known:
-        merged = {k: v for k, v in known[0][1].items() if k != "shard"}
+        merged = {k: v for k, v in known[0][1].items() if k not in ("shard", "sha256")}
+        if all("rows" in m for _, m in known):
+            merged["rows"] = sum(int(m["rows"]) for _, m in known)
         merged["merged_from"] = [str(x) for x in paths]
-    rows = merge_tables(paths, out_p, fmt, merged)
+    rows = merge_tables(paths, out_p, fmt, merged, force=force)
     return {"files": [str(p) for p in paths], "rows": rows, "out": str(out_p)}

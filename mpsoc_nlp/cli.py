@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -85,6 +87,11 @@ def _column_map(text: str | None, codes: str | None, document: str | None) -> di
     if document:
         out["document_id"] = document
     return out
+
+
+def _read(*paths: Path | None) -> list[Path]:
+    """The option files a command reads (a codebook, a config): inputs its output may not touch."""
+    return [p for p in paths if p is not None]
 
 
 def _codebook(path: Path | None) -> Any:
@@ -240,6 +247,7 @@ def train(
         columns=_column_map(text_column, codes_column, document_id_column),
         progress=_progress,
         jobs=jobs,
+        protect=_read(codebook, config),
         **params,
     )
     meta = getattr(fitted, "metadata_", {})
@@ -407,6 +415,7 @@ def crossval(
         force=force,
         sheet=sheet,
         progress=_progress,
+        protect=_read(codebook, config),
         **_backend_params(backend, config, model, False),
     )
     typer.echo(f"Cross-validated {backend} coder, {len(cv.fold_scores)} folds grouped by document:")
@@ -513,6 +522,7 @@ def import_qdpx(
             participant_labels, interviewer_labels, speakers="all" if all_speakers else "participant"
         ),
         force=force,
+        protect=_read(codebook),
     )
     n, coded, coders = res["segments"], res["with_codes"], res["coders"]
     typer.echo(
@@ -551,7 +561,7 @@ def export_qdc(
     """Write the codebook as a REFI-QDA .qdc, to import into NVivo, ATLAS.ti, MAXQDA or QualCoder."""
     from .io.qdpx import write_qdc
 
-    typer.echo(f"Wrote {write_qdc(out, _codebook(codebook), force=force)}")
+    typer.echo(f"Wrote {write_qdc(out, _codebook(codebook), force=force, protect=_read(codebook))}")
 
 
 @app.command("prepare-model")
@@ -584,12 +594,32 @@ def demo(
     run_demo(data_dir, out, echo=typer.echo)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (Slurm's time limit, ``scancel``, ``kill``), raised so that every temporary file is removed."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mpsoc`` script; returns the exit code.
 
     Typer handles usage errors itself (exit 2); library errors become a message and exit 2,
-    anything else an "internal error" and exit 1.
+    anything else an "internal error" and exit 1. SIGTERM is handled as Ctrl-C is (temporary
+    files removed, nothing published) and gives exit 143.
     """
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _run(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         app(args=argv, prog_name="mpsoc")
     except SystemExit as exc:
@@ -598,6 +628,9 @@ def main(argv: list[str] | None = None) -> int:
     except MpsocError as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2
+    except Terminated:
+        typer.echo("Terminated (SIGTERM).", err=True)
+        return 143
     except KeyboardInterrupt:
         typer.echo("Interrupted.", err=True)
         return 130

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from ._fs import check_output_path, write_marker
 from .classification import classify
 from .codebook import Codebook
 from .corpus import select_coder, summarize
@@ -36,6 +37,17 @@ def _f(x: float) -> str:
     return "  –  " if x != x else f"{x:5.2f}"
 
 
+#: The kind of folder in the demo folder's marker: the demo replaces only its own folder.
+DEMO_KIND = "demo"
+_DEMO_FILES = {"model", "test_segments.csv", "predictions.xlsx", "evaluation", "forslag.qdpx"}
+
+
+def _earlier_demo(folder: Path) -> bool:
+    """A demo folder of an earlier version (no marker): only the demo's own files."""
+    names = {p.name for p in folder.iterdir()}
+    return bool(names) and names <= _DEMO_FILES | {f"{n}.meta.json" for n in _DEMO_FILES}
+
+
 def run_demo(
     data_dir: str | Path = "data_samples",
     out_dir: str | Path = "out/demo",
@@ -51,9 +63,11 @@ def run_demo(
             "or pass --data FOLDER"
         )
     codebook = Codebook.default()
+    check_output_path(out_dir, [data_dir], force=True, kind=DEMO_KIND, legacy=_earlier_demo)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
+    write_marker(out_dir, DEMO_KIND)
 
     echo(f"== 1. Validate {codings}")
     segments = read_segments(codings, codebook=codebook, require_codes=True, require_documents=True)

@@ -13,22 +13,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ._fs import PathArg, atomic_folder
+from ._fs import PathArg, atomic_folder, check_output_path
 from .codebook import Codebook
-from .errors import OutputExistsError
 from .evaluation import evaluate_model
 from .io.cells import check_sheet, text_only
 from .io.predictions import PROBA_PREFIX
 from .results import CrossValidation, Evaluation, json_ready
 
 __all__ = [
+    "CROSSVAL_KIND",
+    "EVALUATION_KIND",
     "REPORT_FILES",
+    "input_paths",
     "evaluate_to_folder",
     "write_crossval",
     "write_disagreements",
@@ -36,6 +39,10 @@ __all__ = [
     "write_metrics",
 ]
 
+
+#: The kinds of report folder in their marker (what ``--force`` may replace).
+EVALUATION_KIND = "evaluation"
+CROSSVAL_KIND = "crossval"
 
 #: The files every evaluation folder holds.
 REPORT_FILES = ("metrics.json", "report.md", "report.html", "disagreements.xlsx")
@@ -101,7 +108,7 @@ def write_evaluation(evaluation: Evaluation, out: PathArg, *, force: bool = Fals
     from .plots import plot_confusion, plot_model_vs_humans, plot_per_code
     from .report_pages import EVALUATION_PLOTS, evaluation_html, evaluation_markdown
 
-    with atomic_folder(out, force=force) as tmp:
+    with atomic_folder(out, EVALUATION_KIND, force=force) as tmp:
         plot_model_vs_humans(evaluation, tmp / "model_vs_humans.png")
         plot_per_code(evaluation, tmp / "per_code_f1_kappa.png")
         plot_confusion(evaluation.confusion["type"], tmp / "confusion_type.png", dimension="type")
@@ -113,6 +120,15 @@ def write_evaluation(evaluation: Evaluation, out: PathArg, *, force: bool = Fals
         (tmp / "report.html").write_text(evaluation_html(evaluation, images), encoding="utf-8")
         write_disagreements(evaluation, tmp / "disagreements.xlsx")
     return Path(out)
+
+
+def input_paths(data: Any) -> list[PathArg]:
+    """The paths among ``data`` (a path, a list of paths, or a frame given in code: none)."""
+    if isinstance(data, pd.DataFrame) or data is None:
+        return []
+    if isinstance(data, (str, PathLike)):
+        return [data]
+    return list(data)
 
 
 def evaluate_to_folder(
@@ -133,8 +149,7 @@ def evaluate_to_folder(
     :func:`mpsoc_nlp.evaluation.evaluate_model` for what is computed and
     :func:`write_evaluation` for the files.
     """
-    if Path(out).exists() and not force:  # say so before the work, not after
-        raise OutputExistsError(f"{out} exists already; choose another --out or pass --force to replace it")
+    check_output_path(out, [model_dir, *input_paths(gold)], force=force, kind=EVALUATION_KIND)  # before the work
     evaluation = evaluate_model(
         model if model is not None else model_dir, gold, n_resamples=n_resamples, seed=seed,
         confidence=confidence, sheet=sheet,

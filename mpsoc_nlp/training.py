@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import logging
 import os
 import sys
@@ -13,7 +12,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from ._fs import PathArg
+from ._fs import PathArg, sha256_file
 from .codebook import Codebook
 from .corpus import select_coder, summarize
 from .errors import InputError
@@ -34,14 +33,6 @@ logger = logging.getLogger(__name__)
 Backend = Literal["linear", "transformer"]
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def data_fingerprint(
     segments: pd.DataFrame, paths: Sequence[PathArg] = (), codebook: Codebook | None = None
 ) -> dict[str, Any]:
@@ -53,7 +44,7 @@ def data_fingerprint(
         "codes": summary.get("codes", {}),
         "share_no_code": summary.get("share_no_code"),
         "genres": summary.get("genres", {}),
-        "files": [{"name": Path(p).name, "sha256": _sha256(Path(p))} for p in paths],
+        "files": [{"name": Path(p).name, "sha256": sha256_file(p)} for p in paths],
     }
 
 
@@ -185,6 +176,7 @@ def train(
     name: str | None = None,
     progress: Callable[[str], None] | None = None,
     jobs: int | None = None,
+    protect: Sequence[PathArg] = (),
     **params: Any,
 ) -> BaseCoder:
     """Train a coder on coded segments; save it to ``out`` when given.
@@ -199,7 +191,14 @@ def train(
     coder : str, optional
         With several coders, whose codes to learn; default the coder with most segments.
     cv_folds : int
-        Folds of the grouped cross-validation whose scores go into the model card (0 to skip).
+        Folds of the grouped cross-validation whose scores go into the model card (0 to skip,
+        else at least 2).
+    force : bool
+        Replace an existing model folder (one mpsoc wrote: with our marker, or an earlier
+        version's with a valid ``model.json``), never another folder.
+    protect : paths
+        Further files the run reads (a codebook or config file): like the data, ``out`` may not
+        be, hold or lie inside them.
     jobs : int, optional
         Linear backend: cores for vectorising (joblib; ``-1``: all). The model does not depend on it.
     **params
@@ -208,17 +207,23 @@ def train(
     codebook = codebook or Codebook.default()
     if backend == "linear" and jobs is not None:
         params["n_jobs"] = jobs
-    if out is not None and Path(out).exists() and not force:
-        from .errors import OutputExistsError
+    if isinstance(cv_folds, bool) or not isinstance(cv_folds, int) or cv_folds < 0 or cv_folds == 1:
+        raise InputError(f"--folds must be 0 (no cross-validation) or at least 2, not {cv_folds!r}")
+    if out is not None:
+        from ._fs import check_output_path
+        from .models.folder import MODEL_KIND, is_legacy_model_folder
 
-        raise OutputExistsError(f"{out} exists already; choose another --out or pass --force to replace it")
+        data_paths = [] if isinstance(data, pd.DataFrame) else [data] if isinstance(data, (str, os.PathLike)) else data
+        check_output_path(
+            out, [*data_paths, *protect], force=force, kind=MODEL_KIND, legacy=is_legacy_model_folder
+        )
     rows, chosen, paths = load_training_data(data, codebook=codebook, coder=coder, sheet=sheet, columns=columns)
     texts = rows["text"].tolist()
     groups = rows["document_id"].astype(str).tolist()
     metrics = None
     # one cache per run: a frozen encoder embeds each segment once for all folds and the final fit
     factory = share_embeddings(lambda: make_coder(backend, codebook=codebook, seed=seed, **params))
-    if cv_folds and cv_folds > 1 and rows["document_id"].nunique() >= 2:
+    if cv_folds and rows["document_id"].nunique() >= 2:
         from .evaluation import cross_validate
 
         cv = cross_validate(

@@ -45,7 +45,7 @@ def test_thresholds_are_tuned_per_code(fitted):
 def test_save_load_gives_identical_probabilities_and_no_pickle(fitted, small_train, tmp_path):
     folder = fitted.save(tmp_path / "m")
     names = sorted(p.name for p in folder.iterdir())
-    assert names == ["README.md", "model.json", "weights.npz"]
+    assert names == [".mpsoc-output.json", "README.md", "model.json", "weights.npz"]  # the marker: issue 11
     with np.load(folder / "weights.npz", allow_pickle=False) as z:  # raises if anything was pickled
         assert all(z[k].dtype != object for k in z.files)
     again = load_model(folder)

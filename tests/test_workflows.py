@@ -149,6 +149,7 @@ def test_crossval_with_learning_curve(tmp_path, train_file, capsys):
     printed = capsys.readouterr().out
     assert "Learning curve" in printed and "100% of training documents" in printed
     assert sorted(p.name for p in out.iterdir()) == [
+        ".mpsoc-output.json",  # the marker that lets --force replace this folder (issue 11)
         "learning_curve.csv",
         "learning_curve.png",
         "metrics.json",

@@ -58,9 +58,15 @@ class PredictionWriter(TableWriter):
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], fmt: str, metadata: dict[str, Any], *, sheet_name: str = "Prediksjoner"
+        self,
+        path: str | os.PathLike[str],
+        fmt: str,
+        metadata: dict[str, Any],
+        *,
+        sheet_name: str = "Prediksjoner",
+        force: bool = False,
     ) -> None:
-        super().__init__(path, fmt, metadata, sheet_name=sheet_name)
+        super().__init__(path, fmt, metadata, sheet_name=sheet_name, force=force)
 
     def jsonl_record(self, record: dict[str, Any]) -> dict[str, Any]:
         pcols = [c for c in record if c.startswith(PROBA_PREFIX)]

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .._fs import atomic_file, atomic_write_text
+from .._fs import atomic_file, atomic_write_text, sha256_file
 from ..errors import InputError, InputProblem
 from .cells import check_sheet, text_only
 
@@ -44,6 +44,7 @@ __all__ = [
     "read_metadata",
     "merge_tables",
     "metadata_sidecar",
+    "count_rows",
 ]
 
 logger = logging.getLogger(__name__)
@@ -486,14 +487,22 @@ def metadata_sidecar(path: str | PathLike[str]) -> Path:
     return p.with_name(p.name + ".meta.json")
 
 
+def write_sidecar(path: str | PathLike[str], metadata: dict[str, Any]) -> None:
+    """Write the ``FILE.meta.json`` of a file just published (replacing a stale one of an earlier run)."""
+    atomic_write_text(metadata_sidecar(path), json.dumps(metadata, ensure_ascii=False, indent=2), replace=True)
+
+
 class TableWriter:
     """Context manager that appends frames to one table file, atomically, with metadata.
 
-    The file is written under a temporary name beside the target and renamed when complete, so
-    an interrupted run leaves no partial output. ``metadata`` (if not ``None``) is recorded in a
-    ``FILE.meta.json`` sidecar for CSV/TSV/JSONL, a second sheet (``meta_sheet``) in XLSX and the
-    schema metadata (key ``mpsoc_nlp``) in Parquet. JSONL holds one object per row, tuples as
-    lists, missing values as ``null``; subclasses shape records with :meth:`jsonl_record` and
+    The file is written under a temporary name beside the target and published when complete
+    (exclusively: an existing file only with ``force``), so an interrupted run leaves no partial
+    output and the second of two racing runs gets :class:`~mpsoc_nlp.errors.OutputExistsError`.
+    ``metadata`` (if not ``None``) is recorded in a ``FILE.meta.json`` sidecar for CSV/TSV/JSONL
+    (with the file's ``rows`` and ``sha256``, so a cut or edited file is detected), a second sheet
+    (``meta_sheet``) in XLSX and the schema metadata (key ``mpsoc_nlp``) in Parquet. After the
+    block, ``rows`` and ``sha256`` hold the written file's row count and checksum. JSONL holds one
+    object per row, tuples as lists, missing values as ``null``; subclasses shape records with :meth:`jsonl_record` and
     text cells with :meth:`cell`.
 
     Examples
@@ -514,6 +523,7 @@ class TableWriter:
         *,
         sheet_name: str = "Data",
         meta_sheet: str = "Om modellen",
+        force: bool = False,
     ) -> None:
         if fmt not in WRITE_FORMATS:
             raise InputError(f"cannot write a table as {fmt!r}; use one of {', '.join(WRITE_FORMATS)}")
@@ -523,7 +533,8 @@ class TableWriter:
         self.sheet_name = sheet_name
         self.meta_sheet = meta_sheet
         self.rows = 0
-        self._atomic = atomic_file(self.path)
+        self._atomic = atomic_file(self.path, replace=force)
+        self.sha256: str | None = None
         self._columns: list[str] | None = None
         self._fh: Any = None
         self._writer: Any = None
@@ -591,12 +602,14 @@ class TableWriter:
                 self._fh.close()
             if self._writer is not None and self.fmt == "parquet":
                 self._writer.close()
-            if exc_type is None and self.metadata is not None and self.fmt in ("csv", "tsv", "jsonl"):
-                atomic_write_text(metadata_sidecar(self.path), json.dumps(self.metadata, ensure_ascii=False, indent=2))
+            if exc_type is None:
+                self.sha256 = sha256_file(self._tmp)
         except BaseException as err:
             self._atomic.__exit__(type(err), err, err.__traceback__)
             raise
-        self._atomic.__exit__(exc_type, exc, tb)
+        self._atomic.__exit__(exc_type, exc, tb)  # publishes; the loser of a race stops here
+        if exc_type is None and self.metadata is not None and self.fmt in ("csv", "tsv", "jsonl"):
+            write_sidecar(self.path, {**self.metadata, "rows": self.rows, "sha256": self.sha256})
 
     def _write_xlsx(self) -> None:
         frame = pd.concat(self._frames, ignore_index=True) if self._frames else pd.DataFrame(columns=self._columns)
@@ -632,6 +645,48 @@ def _typed(field: Any) -> Any:
     return field
 
 
+def count_rows(path: str | PathLike[str], *, sheet: str | int | None = None) -> int | None:
+    """The data rows of a table file, counted without reading it into a frame (an upper bound).
+
+    CSV/TSV: records that are not blank, less the header; JSONL: lines that are not blank;
+    Parquet: the footer's count; XLSX: the sheet's dimension less the header. ``None`` for a
+    file that is no table (a transcript, a journal export, a project).
+    """
+    p = Path(path)
+    fmt = TABLE_SUFFIXES.get(p.suffix.lower())
+    if fmt is None or not p.is_file():
+        return None
+    if fmt in ("csv", "tsv"):
+        text, _ = decode_text(p.read_bytes(), str(p))
+        csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+        try:
+            n = sum(1 for rec in csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(text, fmt))
+                    if any(c.strip() for c in rec))
+        except csv.Error:
+            return None  # the reader says what is wrong, located
+        return max(0, n - 1)
+    if fmt == "jsonl":
+        with open(p, "rb") as fh:
+            return sum(1 for line in fh if line.strip())
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return int(pq.ParquetFile(p).metadata.num_rows)
+        except Exception:  # damaged: the reader says so
+            return None
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(p, read_only=True)
+        ws = wb.worksheets[int(sheet)] if isinstance(sheet, int) else wb[sheet] if sheet else wb.worksheets[0]
+        rows = ws.max_row
+        wb.close()
+    except Exception:  # the reader says what is wrong
+        return None
+    return None if rows is None else max(0, rows - 1)
+
+
 def read_jsonl_frame(path: str | PathLike[str]) -> pd.DataFrame:
     """Read back what :class:`TableWriter` wrote as JSONL: object cells, ``null`` as ``None``.
 
@@ -663,17 +718,24 @@ def _header_key(line: bytes) -> bytes:
 
 
 def merge_tables(
-    paths: list[Path], out: str | PathLike[str], fmt: str, metadata: dict[str, Any] | None = None
+    paths: list[Path],
+    out: str | PathLike[str],
+    fmt: str,
+    metadata: dict[str, Any] | None = None,
+    *,
+    force: bool = False,
 ) -> int | None:
     """Join table files of one format and the same columns into ``out`` with flat memory.
 
     CSV/TSV keep the first file's header; Parquet gets ``metadata`` in its schema, the others
-    a sidecar. Empty files are skipped. Returns the number of rows, or ``None`` for CSV/TSV
-    (quoted line breaks make a line count no row count). Writes atomically.
+    a sidecar (with the merged file's ``sha256``). Empty files are skipped. Returns the number
+    of rows, or ``None`` for CSV/TSV (quoted line breaks make a line count no row count).
+    Publishes atomically and exclusively (an existing ``out`` only with ``force``).
     """
     data = [p for p in paths if p.stat().st_size > 0]
     rows = 0
-    with atomic_file(out, mkdir=False) as tmp:
+    digest: str | None = None
+    with atomic_file(out, mkdir=False, replace=force) as tmp:
         if fmt in ("csv", "tsv", "jsonl"):
             header: bytes | None = None
             with open(tmp, "wb") as dst:
@@ -697,10 +759,8 @@ def merge_tables(
                         if last != b"\n":
                             dst.write(b"\n")
                             rows += 1
-            if metadata is not None:
-                atomic_write_text(metadata_sidecar(out), json.dumps(metadata, ensure_ascii=False, indent=2))
-            return None if fmt in ("csv", "tsv") else rows
-        if data:
+            digest = sha256_file(tmp)
+        elif data:
             import pyarrow as pa
             import pyarrow.parquet as pq
 
@@ -721,4 +781,8 @@ def merge_tables(
                     for batch in pq.ParquetFile(p).iter_batches():
                         writer.write_table(pa.Table.from_batches([batch]).cast(schema))
                         rows += batch.num_rows
+    if fmt != "parquet":
+        if metadata is not None:
+            write_sidecar(out, {**metadata, "sha256": digest})
+        return None if fmt in ("csv", "tsv") else rows
     return rows

@@ -385,9 +385,9 @@ def save_state(folder: Path, name: str, state: dict[str, Any]) -> None:
     tensors: dict[str, Any] = {}
     meta = _jsonable(state, tensors, "t")
     folder.mkdir(parents=True, exist_ok=True)
-    with atomic_file(folder / f"{name}.safetensors") as tmp_t:
+    with atomic_file(folder / f"{name}.safetensors", replace=True) as tmp_t:
         save_file(tensors, str(tmp_t))
-    atomic_write_text(folder / f"{name}.json", json.dumps(meta))
+    atomic_write_text(folder / f"{name}.json", json.dumps(meta), replace=True)
 
 
 def load_state(folder: Path, name: str) -> dict[str, Any] | None:

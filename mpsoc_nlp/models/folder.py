@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._fs import PathArg, atomic_folder
+from .._fs import MARKER, PathArg, atomic_folder
 from ..errors import ModelError
 from .validation import check_model_folder
 
@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 __all__ = [
     "FORMAT_VERSION",
     "MODEL_JSON",
+    "MODEL_KIND",
+    "is_legacy_model_folder",
+    "model_digest",
     "BACKENDS",
     "backend_class",
     "read_model_json",
@@ -38,6 +41,8 @@ __all__ = [
 
 FORMAT_VERSION = 1
 MODEL_JSON = "model.json"
+#: The kind of folder in the marker of a model folder (what ``train --force`` may replace).
+MODEL_KIND = "model"
 
 BACKENDS: dict[str, str] = {
     "linear": "mpsoc_nlp.models.linear:LinearCoder",
@@ -75,6 +80,39 @@ def read_model_json(path: PathArg) -> dict[str, Any]:
     return dict(meta)
 
 
+def is_legacy_model_folder(path: PathArg) -> bool:
+    """A model folder of an earlier version (no marker) whose ``model.json`` passes the load check.
+
+    ``train --force`` may replace such a folder as it replaces one with our marker; a folder whose
+    ``model.json`` is missing or damaged is never replaced (remove it yourself).
+    """
+    try:
+        read_model_json(path)
+    except ModelError:
+        return False
+    return True
+
+
+def model_digest(path: PathArg) -> str:
+    """The sha256 of a model folder's content: every file but the model card and the marker.
+
+    Names and bytes of the weights and ``model.json``, in sorted order; not the folder's path,
+    so a copy of a model has the digest of the original and a model retrained in place has another.
+    """
+    import hashlib
+
+    from .._fs import sha256_file
+
+    folder = Path(path)
+    h = hashlib.sha256()
+    for f in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = f.relative_to(folder).as_posix()
+        if rel in ("README.md", MARKER):
+            continue
+        h.update(rel.encode("utf-8") + b"\0" + sha256_file(f).encode("ascii") + b"\n")
+    return h.hexdigest()
+
+
 def write_model_folder(
     path: PathArg,
     meta: dict[str, Any],
@@ -83,8 +121,12 @@ def write_model_folder(
     force: bool = False,
     card: str | None = None,
 ) -> Path:
-    """Write a model folder atomically: the weights, ``model.json`` and the model card."""
-    with atomic_folder(path, force=force) as tmp:
+    """Write a model folder atomically: the weights, ``model.json`` and the model card.
+
+    The folder is published exclusively with our marker; ``force`` replaces an existing model
+    folder (ours, or an earlier version's, :func:`is_legacy_model_folder`), never another folder.
+    """
+    with atomic_folder(path, MODEL_KIND, force=force, legacy=is_legacy_model_folder) as tmp:
         write_weights(tmp)
         (tmp / MODEL_JSON).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
         if card is None:

@@ -26,12 +26,15 @@ from typing import Any
 import numpy as np
 
 from .._fs import apply_umask
-from ..errors import MissingDependencyError, ModelError, OutputExistsError
+from ..errors import MissingDependencyError, ModelError
 from .e5s1 import E5S1, read_e5s1
 
 __all__ = ["prepare_model", "PretrainedSource", "SOURCES", "WeightsMismatchError", "PROVENANCE"]
 
 logger = logging.getLogger(__name__)
+
+#: The kind of output folder prepare-model writes (see :func:`mpsoc_nlp._fs.check_output_path`).
+PRETRAINED_KIND = "pretrained-model"
 
 PROVENANCE = "mpsoc_prepared.json"
 
@@ -229,13 +232,13 @@ def prepare_model(
     if source is None:
         raise ModelError(f"unknown pretrained model {name!r}; known are {', '.join(sorted(SOURCES))}")
     target = Path(out)
-    if target.exists():
-        if not force:
-            raise OutputExistsError(f"{target} exists already; choose another --out or pass --force to replace it")
-        if not (target / PROVENANCE).is_file():
-            raise OutputExistsError(
-                f"{target} exists and was not written by prepare-model; --force replaces only a prepared folder"
-            )
+    from .._fs import check_output_path
+
+    def prepared(folder: Path) -> bool:  # a folder an earlier version of prepare-model wrote (no marker)
+        return (folder / PROVENANCE).is_file()
+
+    check_output_path(target, [*([weights] if weights is not None else [])], force=force, kind=PRETRAINED_KIND,
+                      legacy=prepared)
     path = Path(weights) if weights is not None else find_weights(source)
     if not path.is_file():
         raise ModelError(f"{path}: no such weights file")
@@ -246,7 +249,7 @@ def prepare_model(
     from .._fs import atomic_folder
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_folder(target, force=force) as tmp:
+    with atomic_folder(target, PRETRAINED_KIND, force=force, legacy=prepared) as tmp:
         save_file(bert_state_dict(f), str(tmp / "model.safetensors"), metadata={"format": "pt"})
         (tmp / "config.json").write_text(json.dumps(bert_config(f), indent=2), encoding="utf-8")
         _write_tokenizer(tmp, f, source)

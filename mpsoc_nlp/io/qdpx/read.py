@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from os import PathLike
 from pathlib import Path
@@ -230,6 +230,7 @@ def import_qdpx(
     speakers: Literal["participant", "all"] = "participant",
     options: TranscriptOptions | None = None,
     force: bool = False,
+    protect: Sequence[str | PathLike[str]] = (),
 ) -> dict[str, Any]:
     """Read a project's codings (see :func:`read_qdpx`) and write them as a segment table.
 
@@ -246,7 +247,7 @@ def import_qdpx(
     fmt = output_format(out, None)
     if fmt == "qdpx":
         raise InputError("--out is the segment table to write: .csv, .tsv, .xlsx, .jsonl or .parquet")
-    out_p = check_output_path(out, [project, *([mapping] if mapping else [])], force=force)
+    out_p = check_output_path(out, [project, mapping, *protect], force=force)
     result = read_qdpx(
         project,
         mapping=mapping,
@@ -262,7 +263,7 @@ def import_qdpx(
         "unmapped_codes": result.unmapped,
         "library_version": __version__,
     }
-    with PredictionWriter(out_p, fmt, meta, sheet_name="Koding") as writer:
+    with PredictionWriter(out_p, fmt, meta, sheet_name="Koding", force=force) as writer:
         writer.write(seg)
     return {
         "segments": len(seg),

@@ -13,7 +13,7 @@ import uuid
 import xml.etree.ElementTree as ET
 import zipfile
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -24,6 +24,7 @@ import pandas as pd
 from ..._fs import atomic_file, atomic_write_text, check_output_path
 from ..._version import __version__
 from ...codebook import Codebook
+from ...errors import InputError
 from ..transcripts import TranscriptOptions
 from .archive import DEFAULT_LIMITS, ArchiveLimits, _Archive, _child, _children, _guid, _local, validate_xml
 from .mapping import _code_map, read_mapping
@@ -109,8 +110,8 @@ def _serialise(root: ET.Element, ns: str, *, indent: bool = True) -> bytes:
     return ('<?xml version="1.0" encoding="utf-8"?>\n' + body + "\n").encode("utf-8")
 
 
-def _atomic_zip(out: Path, members: Iterable[tuple[zipfile.ZipInfo | str, bytes]]) -> None:
-    with atomic_file(out) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+def _atomic_zip(out: Path, members: Iterable[tuple[zipfile.ZipInfo | str, bytes]], *, replace: bool = False) -> None:
+    with atomic_file(out, replace=replace) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for info, data in members:
             if isinstance(info, str):
                 zi = zipfile.ZipInfo(info, date_time=_dt.datetime.now().timetuple()[:6])
@@ -208,8 +209,10 @@ class QdpxWriter:
         mapping: str | PathLike[str] | Mapping[str, Any] | None = None,
         options: TranscriptOptions | None = None,
         limits: ArchiveLimits = DEFAULT_LIMITS,
+        force: bool = False,
     ) -> None:
         self.path = Path(path)
+        self.force = force
         self.metadata = dict(metadata)
         self.codebook = codebook
         self.sources = dict(sources or {})
@@ -389,7 +392,7 @@ class QdpxWriter:
         self.written = written
         xml = _serialise(root, ns)
         _check_valid(xml, "project", str(self.path))
-        _atomic_zip(self.path, [("project.qde", xml), *files])
+        _atomic_zip(self.path, [("project.qde", xml), *files], replace=self.force)
 
     # -- into an existing project -----------------------------------------------------------
     def _write_into(self) -> None:
@@ -498,7 +501,7 @@ class QdpxWriter:
                     members.append((info, arch.read(info.filename)))
                 else:
                     members.append((info, b""))
-            _atomic_zip(self.path, members)
+            _atomic_zip(self.path, members, replace=self.force)
 
     def _locate(self, text: str, it: _Suggestion) -> tuple[int, int] | None:
         """The span of a segment in a project's text: its own offsets when they hold, else found."""
@@ -531,28 +534,39 @@ def write_qdpx(
     force: bool = False,
 ) -> Path:
     """Write predictions as a REFI-QDA project (see :class:`QdpxWriter`); return its path."""
-    out_p = check_output_path(out, [into] if into is not None else [], force=force)
+    mapping_path = mapping if isinstance(mapping, (str, PathLike)) else None
+    out_p = check_output_path(out, [into, mapping_path], force=force)
     meta = dict(metadata or {})
     if "library_version" not in meta:
         meta["library_version"] = __version__
-    with QdpxWriter(out_p, meta, codebook=codebook, sources=sources, into=into, mapping=mapping) as w:
+    with QdpxWriter(out_p, meta, codebook=codebook, sources=sources, into=into, mapping=mapping, force=force) as w:
         w.write(predictions)
     return out_p
 
 
 def write_qdc(
-    out: str | PathLike[str], codebook: Codebook | None = None, *, force: bool = False
+    out: str | PathLike[str],
+    codebook: Codebook | None = None,
+    *,
+    force: bool = False,
+    protect: Sequence[str | PathLike[str]] = (),
 ) -> Path:
     """Write the codebook as a REFI-QDA codebook (``.qdc``), validated against Codebook.xsd.
 
     The code GUIDs are the ones :func:`write_qdpx` uses, so a project coded later lines up.
+    ``protect`` names the files the run read (the codebook file): ``out`` is never one of them.
+    The folder of ``out`` must exist.
     """
     codebook = codebook or Codebook.default()
-    out_p = check_output_path(out, [], force=force)
+    folder = Path(out).parent
+    if not folder.is_dir():
+        raise InputError(f"the folder {folder} does not exist; create it first or write the .qdc elsewhere",
+                         path=str(out))
+    out_p = check_output_path(out, list(protect), force=force)
     root = ET.Element(_q(CODEBOOK_NS, "CodeBook"), {"origin": f"mpsoc_nlp {__version__}"})
     _codebook_codes(ET.SubElement(root, _q(CODEBOOK_NS, "Codes")), CODEBOOK_NS, codebook)
     xml = _serialise(root, CODEBOOK_NS)
     _check_valid(xml, "codebook", str(out_p))
-    atomic_write_text(out_p, xml.decode("utf-8"))
+    atomic_write_text(out_p, xml.decode("utf-8"), replace=force)
     return out_p
 
