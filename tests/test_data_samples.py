@@ -93,7 +93,9 @@ def test_transcripts_follow_their_labels(a_rows):
         if path.stem not in OLD_DOCS:
             layouts["line" if _one_turn_per_line(text) else "blank"] += 1
     assert layouts["line"] >= 2 and layouts["blank"] >= 2, layouts
-    new_train_lines = [p.stem for p in txts if p.stem in NEW_TRAIN and _one_turn_per_line(p.read_text(encoding="utf-8"))]
+    new_train_lines = [
+        p.stem for p in txts if p.stem in NEW_TRAIN and _one_turn_per_line(p.read_text(encoding="utf-8"))
+    ]
     assert len(new_train_lines) >= 2, new_train_lines
 
 
@@ -129,7 +131,8 @@ def test_offsets_point_into_the_sources(all_rows, a_rows):
             note_text[f"{jid}:{i}"] = text
     assert len(notes) >= 340 and notes["journal_id"].nunique() >= 59
     assert "codes" not in notes.columns
-    assert len(note_text) == len(notes) and set(note_text) == set(a_rows.loc[a_rows["genre"] == "journal", "segment_id"])
+    assert len(note_text) == len(notes)
+    assert set(note_text) == set(a_rows.loc[a_rows["genre"] == "journal", "segment_id"])
     for row in a_rows.itertuples():
         if row.genre == "intervju":
             assert sources[row.document_id][row.start : row.end] == row.text, row.segment_id
@@ -202,7 +205,7 @@ def test_split_is_by_document_and_keeps_every_code_in_every_part(a_rows, split):
     train, test, dev = set(split["train"]), set(split["test"]), set(split["dev"])
     assert not train & test and not dev & (train | test)
     assert train | test | dev == set(a_rows["document_id"])
-    assert test == TEST_DOCS and NEW_TRAIN <= train and train - NEW_TRAIN == OLD_DOCS - TEST_DOCS
+    assert test == TEST_DOCS and train >= NEW_TRAIN and train - NEW_TRAIN == OLD_DOCS - TEST_DOCS
     assert sum(d.startswith("INT-") for d in dev) >= 10
     assert (a_rows["document_id"].isin(dev) & (a_rows["genre"] == "journal")).sum() >= 60
     seen = a_rows[a_rows["document_id"].isin(train | test)]
@@ -280,7 +283,8 @@ def test_data_card_quotes_the_agreement_of_each_pair_of_coders(all_rows, card):
     dev = _table(card, "| code | A-C kappa | A-D kappa | C-D kappa | A-C-D alpha |")
     assert [r[0] for r in dev] == codes
     est = {}
-    for pair, stat in (("AC", "cohen_kappa"), ("AD", "cohen_kappa"), ("CD", "cohen_kappa"), ("ACD", "krippendorff_alpha")):
+    stats = {"AC": "cohen_kappa", "AD": "cohen_kappa", "CD": "cohen_kappa", "ACD": "krippendorff_alpha"}
+    for pair, stat in stats.items():
         rows = all_rows[all_rows["coder"].isin(list(pair))]
         est[pair] = segment_agreement(rows, codes, n_resamples=0).set_index("name")[stat]
     for name, *cells in dev:
