@@ -464,6 +464,9 @@ def agreement(
     as_json: Annotated[bool, typer.Option("--json", help="Print the statistics as JSON.")] = False,
     codebook: CodebookOpt = None,
     sheet: SheetOpt = None,
+    coders: Annotated[
+        Optional[str], typer.Option("--coders", help="Segment table: compare only these coders, comma-separated (A,B).")
+    ] = None,
 ) -> None:
     """Inter-rater agreement: every statistic that applies to a ratings file (unit, coder, value), or the MPSOC
     views of a segment table with several coders (per code, type, valence and whole sets, with intervals)."""
@@ -484,6 +487,7 @@ def agreement(
         n_resamples=resamples,
         seed=seed,
         sheet=sheet,
+        coders=[c.strip() for c in coders.split(",") if c.strip()] if coders else None,
     )
     if as_json:
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2, allow_nan=False))

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from mpsoc_nlp import Codebook, read_segments, read_transcript, select_coder
-from mpsoc_nlp.coder_agreement import segment_agreement
+from mpsoc_nlp.agreement import segment_agreement
 from mpsoc_nlp.io.transcripts import read_transcript_text
 
 from .conftest import SAMPLES

@@ -81,6 +81,7 @@ def agreement_report(
     seed: int = 0,
     confidence: float = 0.95,
     sheet: str | int | None = None,
+    coders: Sequence[str] | None = None,
 ) -> AgreementReport:
     """Agreement between the coders of ratings files or segment tables.
 
@@ -102,6 +103,8 @@ def agreement_report(
         For segment tables; default MPSOC.
     n_resamples, seed, confidence
         Bootstrap intervals of segment tables (resampling documents).
+    coders : list of str, optional
+        Segment tables: compare only these coders (default: every coder in the files).
     """
     from mpsoc_nlp.io.ratings import read_ratings
 
@@ -155,6 +158,12 @@ def agreement_report(
             "the segment table names no coders: add a 'coder' column, with one row per segment and coder",
             path=names[0],
         )
+    if coders:
+        known = set(segments["coder"].astype(str))
+        unknown = [c for c in coders if c not in known]
+        if unknown:
+            raise InputError(f"no rows of the coder(s) {unknown}; the files hold {sorted(known)}", path=names[0])
+        segments = segments[segments["coder"].astype(str).isin(list(coders))].reset_index(drop=True)
     views = segment_agreement(
         segments, codebook.codes, n_resamples=n_resamples, seed=seed, confidence=confidence,
         group="document_id" if "document_id" in segments.columns else None,
