@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
 import sys
@@ -20,6 +19,7 @@ import pandas as pd
 from ._fs import PathArg, atomic_write_text, check_output_path
 from ._version import __version__
 from .errors import InputError, InputProblem
+from .io.frames import as_inputs, input_name, is_frame
 from .io.predictions import PROBA_PREFIX, PredictionWriter, output_format
 from .io.segments import iter_segment_chunks
 from .io.tables import MERGE_FORMATS, TableWriter, merge_tables, read_jsonl_frame, read_metadata
@@ -49,9 +49,40 @@ def prediction_metadata(model: BaseCoder, model_dir: PathArg | None = None) -> d
     }
 
 
-def predict_frame(model: BaseCoder, segments: pd.DataFrame) -> pd.DataFrame:
-    """Predictions for a segment frame: its columns, ``gold_codes`` (if it had codes), ``codes``,
-    one ``p:CODE`` probability per code, and ``review``."""
+def predict_frame(model: BaseCoder | PathArg, segments: pd.DataFrame) -> pd.DataFrame:
+    """The model's codes for a frame of segments, as a labelled DataFrame for analysis.
+
+    Parameters
+    ----------
+    model : BaseCoder or path
+        A fitted coder, or a model folder to load.
+    segments : DataFrame
+        A segment frame (:func:`~mpsoc_nlp.io.read_segments`, which also reads a frame from
+        ``pd.read_excel``) or any frame with a ``text`` column of strings.
+
+    Returns
+    -------
+    DataFrame
+        The frame's columns and index, ``gold_codes`` (the input's ``codes``, if any) after
+        ``text``, ``codes`` (a tuple of codes in codebook order), one ``p:CODE`` probability
+        column per code (rounded to 4 decimals) and ``review`` (a probability near its threshold:
+        a person should look). :meth:`BaseCoder.predict_proba` gives the same probabilities as a
+        bare array in codebook order.
+
+    Examples
+    --------
+    >>> import mpsoc_nlp, pandas as pd  # doctest: +SKIP
+    >>> pred = mpsoc_nlp.predict_frame("models/mpsoc", pd.read_excel("nye.xlsx"))  # doctest: +SKIP
+    >>> pred[pred["review"]]  # the near calls  # doctest: +SKIP
+    """
+    if not isinstance(model, BaseCoder):
+        model = load_model(model)
+    if "text" not in segments.columns:
+        raise InputError(
+            f"predict_frame needs a 'text' column; the frame has {list(map(str, segments.columns))}. "
+            "Rename it, or read the frame with read_segments(frame, columns={'text': ...})",
+            path="DataFrame",
+        )
     proba = model.predict_proba(segments["text"].tolist())
     codes = model.codebook_.decode(proba, model.thresholds_)
     out = segments.drop(columns=["codes"], errors="ignore").copy()
@@ -128,7 +159,7 @@ def _read_part(path: Path) -> pd.DataFrame:
 
 def classify(
     model: BaseCoder | PathArg,
-    inputs: PathArg | Sequence[PathArg] | None,
+    inputs: PathArg | pd.DataFrame | Sequence[Any] | None,
     out: PathArg,
     *,
     fmt: str | None = None,
@@ -153,9 +184,10 @@ def classify(
 
     Parameters
     ----------
-    inputs : path or list of paths
+    inputs : path, DataFrame, Dataset, or a list of them
         Segment tables, ``.txt``/``.docx`` transcripts, journal exports, ``.qdpx`` projects, in
-        any mix. May be empty with ``into``: then the project's own texts are classified.
+        any mix; a DataFrame or ``datasets.Dataset`` is read as a table (see
+        :func:`~mpsoc_nlp.io.read_segments`). May be empty with ``into``: then the project's own texts are classified.
     fmt : str, optional
         ``csv``, ``tsv``, ``xlsx``, ``jsonl``, ``parquet`` or ``qdpx``; default from ``out``.
     into : path, optional
@@ -187,10 +219,8 @@ def classify(
             "quantize applies when a model folder is loaded: pass its path, or load_model(path, quantize=True)"
         )
     codebook = model.codebook_
-    if inputs is None:
-        paths: list[PathArg] = []
-    else:
-        paths = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    paths: list[Any] = as_inputs(inputs)  # paths, DataFrames or Datasets
+    files = [p for p in paths if not is_frame(p)]
     if into is not None:
         if fmt is not None and fmt.lower().lstrip(".") != "qdpx":
             raise InputError(f"--into writes a .qdpx project; --format {fmt} does not go with it")
@@ -199,20 +229,22 @@ def classify(
             paths = [into]
     if not paths:
         raise InputError("no input files were given")
+    if resume and len(files) < len(paths):
+        raise InputError("resume continues a run over input files; a DataFrame or Dataset is classified whole")
     fmt = output_format(out, fmt)
     shard_kn = parse_shard(shard)
-    out_p = check_output_path(out, [*paths, *([into] if into is not None else [])], force=force)
+    out_p = check_output_path(out, [*files, *([into] if into is not None else [])], force=force)
     show = sys.stderr.isatty() if progress is None else progress
     from tqdm.auto import tqdm
 
     meta = prediction_metadata(model, model_dir)
-    meta["inputs"] = [str(p) for p in paths]
+    meta["inputs"] = [input_name(p) for p in paths]
     if shard_kn is not None:
         meta["shard"] = f"{shard_kn[0]}/{shard_kn[1]}"
     if into is not None:
         meta["into"] = str(into)
 
-    counts: dict[str, Any] = {"segments": 0, "with_codes": 0, "review": 0, "files": [str(p) for p in paths]}
+    counts: dict[str, Any] = {"segments": 0, "with_codes": 0, "review": 0, "files": [input_name(p) for p in paths]}
     if shard_kn is not None:
         counts["shard"] = meta["shard"]
 
@@ -285,7 +317,7 @@ def classify(
 
             sources: dict[str, Any] = {}
             if into is None:
-                for p in paths:
+                for p in files:
                     sources.update(source_texts(p, options=transcripts))
             return QdpxWriter(
                 out_p, meta, codebook=codebook, sources=sources, into=into, mapping=mapping, options=transcripts

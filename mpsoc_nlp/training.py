@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import logging
-import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ from ._fs import PathArg
 from .codebook import Codebook
 from .corpus import select_coder, summarize
 from .errors import InputError
+from .io.frames import as_inputs, is_frame
 from .io.segments import read_segments
 from .models.base import BaseCoder
 from .models.folder import BACKENDS, backend_class
@@ -136,13 +136,11 @@ def load_training_data(
     columns: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, str | None, list[PathArg]]:
     """Read coded segments, pick one coder's rows; return (rows, coder, paths)."""
-    if isinstance(data, pd.DataFrame):
-        segments, paths = data, []
-    else:
-        paths = [data] if isinstance(data, (str, os.PathLike)) else list(data)
-        segments = read_segments(
-            paths, codebook=codebook, sheet=sheet, columns=columns, require_codes=True, require_documents=True
-        )
+    inputs = as_inputs(data)
+    paths = [p for p in inputs if not is_frame(p)]
+    segments = read_segments(
+        inputs, codebook=codebook, sheet=sheet, columns=columns, require_codes=True, require_documents=True
+    )
     if "codes" not in segments.columns:
         raise InputError("the training data has no codes; give a table with a 'codes' column")
     n_coders = segments["coder"].nunique() if "coder" in segments.columns else 0
@@ -176,8 +174,10 @@ def train(
 
     Parameters
     ----------
-    data : DataFrame, path or list of paths
-        Segment tables with ``text``, ``codes`` and ``document_id``.
+    data : DataFrame, Dataset, path or list of them
+        Segment tables with ``text``, ``codes`` and ``document_id``, checked as
+        :func:`~mpsoc_nlp.io.read_segments` checks them (a DataFrame from ``pd.read_excel`` with
+        empty codes as ``NaN`` works; ``columns`` names its columns).
     out : path, optional
         The model folder to write (atomically; an existing one only with ``force``).
     backend : {"linear", "transformer"}

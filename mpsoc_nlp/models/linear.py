@@ -24,7 +24,7 @@ from sklearn.model_selection import GroupKFold, KFold
 
 from ..codebook import Codebook
 from ..errors import InputError, ModelError
-from .base import BaseCoder, as_code_sets
+from .base import BaseCoder, as_code_sets, check_texts
 from .thresholds import tune_thresholds
 
 __all__ = ["LinearCoder"]
@@ -171,7 +171,7 @@ class LinearCoder(BaseCoder):
         ``groups`` (the document of each segment) keeps the inner folds that tune thresholds
         from splitting a document.
         """
-        texts = list(texts)
+        texts = check_texts(texts)
         codebook = self.codebook or Codebook.default()
         y_arr = as_code_sets(y, codebook)
         if len(texts) != len(y_arr):
@@ -186,6 +186,7 @@ class LinearCoder(BaseCoder):
             if oof is not None:
                 thresholds = tune_thresholds(y_arr, oof)
         self.codebook_ = codebook
+        self._remember_y_form(y)
         self.idf_ = idfs
         self.coef_ = coef
         self.intercept_ = intercept
@@ -232,7 +233,7 @@ class LinearCoder(BaseCoder):
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Probabilities ``(n_segments, n_codes)`` in codebook order."""
         self._check_fitted()
-        texts = list(texts)
+        texts = check_texts(texts)
         out = np.empty((len(texts), len(self.codebook_)), dtype=np.float64)
         for start in range(0, len(texts), self.batch_size):
             chunk = texts[start : start + self.batch_size]
