@@ -175,6 +175,7 @@ def classify(
     transcripts: TranscriptOptions | None = None,
     journals: JournalOptions | None = None,
     quantize: bool = False,
+    excel: bool = False,
 ) -> dict[str, Any]:
     """Classify segment tables, transcripts, journal exports or projects and write predictions.
 
@@ -204,6 +205,9 @@ def classify(
         How transcripts and journal exports are segmented.
     quantize : bool
         A transformer model folder on CPU: load it with dynamic int8 quantisation.
+    excel : bool
+        CSV for Norwegian Excel: UTF-8 with BOM and ``;`` as delimiter, so a double-click opens it
+        in columns with æøå intact (the default CSV, UTF-8 and ``,``, suits pandas and R).
     """
     model_dir = None
     if not isinstance(model, BaseCoder):
@@ -232,6 +236,8 @@ def classify(
     if resume and len(files) < len(paths):
         raise InputError("resume continues a run over input files; a DataFrame or Dataset is classified whole")
     fmt = output_format(out, fmt)
+    if excel and fmt != "csv":
+        raise InputError(f"--excel writes CSV for Excel (UTF-8 with BOM, ';'); it does not apply to {fmt}")
     shard_kn = parse_shard(shard)
     out_p = check_output_path(out, [*files, *([into] if into is not None else [])], force=force)
     show = sys.stderr.isatty() if progress is None else progress
@@ -322,7 +328,7 @@ def classify(
             return QdpxWriter(
                 out_p, meta, codebook=codebook, sources=sources, into=into, mapping=mapping, options=transcripts
             )
-        return PredictionWriter(out_p, fmt, meta)
+        return PredictionWriter(out_p, fmt, meta, excel=excel)
 
     def tally(pred: pd.DataFrame) -> None:
         counts["segments"] += len(pred)

@@ -257,6 +257,10 @@ def classify(
         bool,
         typer.Option("--quantize", help="Transformer on CPU: dynamic int8 quantisation (faster, near-equal scores)."),
     ] = False,
+    excel: Annotated[
+        bool,
+        typer.Option("--excel", help="CSV for Norwegian Excel: UTF-8 with BOM and ';' (default: UTF-8 and ',')."),
+    ] = False,
 ) -> None:
     """Classify new segments with a trained model; existing codes are kept as gold_codes."""
     from .classification import classify as run
@@ -277,6 +281,7 @@ def classify(
         resume=resume,
         transcripts=TranscriptOptions(speakers="all" if all_speakers else "participant", strip_marks=strip_marks),
         quantize=quantize,
+        excel=excel,
     )
     typer.echo(
         f"Classified {counts['segments']} segments: {counts['with_codes']} with at least one code, "
