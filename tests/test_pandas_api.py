@@ -148,7 +148,8 @@ def test_not_fitted_error_is_sklearns_and_tags_say_text():
 
 
 def test_datasets_in_and_out(small_train):
-    import datasets  # the transformer extra, installed with the dev tools
+    import datasets  # the transformer extra, which `make test` installs
+
     ds = mpsoc_nlp.to_dataset(small_train)
     assert isinstance(ds, datasets.Dataset) and ds.num_rows == len(small_train)
     assert ds[0]["codes"] == list(small_train.loc[0, "codes"])
