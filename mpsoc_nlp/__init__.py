@@ -19,7 +19,7 @@ from ._version import __version__
 if TYPE_CHECKING:
     from . import agreement
     from .agreement.report import agreement_report
-    from .classification import classify
+    from .classification import classify, predict_frame
     from .classification import merge_predictions as merge
     from .codebook import Codebook
     from .corpus import SEGMENT_COLUMNS, select_coder, summarize
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         OutputExistsError,
     )
     from .evaluation import evaluate_model
+    from .io.frames import to_dataset
     from .io.journals import read_journal
     from .io.qdpx import import_qdpx, read_qdpx, write_qdc, write_qdpx
     from .io.segments import read_segments
@@ -61,10 +62,12 @@ _LAZY: dict[str, tuple[str, str]] = {
     "import_qdpx": (".io.qdpx", "import_qdpx"),
     "write_qdpx": (".io.qdpx", "write_qdpx"),
     "write_qdc": (".io.qdpx", "write_qdc"),
+    "to_dataset": (".io.frames", "to_dataset"),
     # the verbs of the CLI
     "train": (".training", "train"),
     "load_model": (".models.folder", "load_model"),
     "classify": (".classification", "classify"),
+    "predict_frame": (".classification", "predict_frame"),
     "merge": (".classification", "merge_predictions"),
     "evaluate": (".report_folders", "evaluate_to_folder"),
     "evaluate_model": (".evaluation", "evaluate_model"),
@@ -101,9 +104,11 @@ __all__ = [
     "import_qdpx",
     "write_qdpx",
     "write_qdc",
+    "to_dataset",
     "train",
     "load_model",
     "classify",
+    "predict_frame",
     "merge",
     "evaluate",
     "evaluate_model",

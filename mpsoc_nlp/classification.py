@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
 import sys
@@ -21,6 +20,7 @@ from ._fs import PathArg, atomic_write_text, check_output_path, is_our_folder, s
 from ._version import __version__
 from .errors import InputError, InputProblem
 from .io.cells import check_row_limit
+from .io.frames import as_inputs, input_name, is_frame
 from .io.predictions import PROBA_PREFIX, PredictionWriter, output_format
 from .io.segments import iter_segment_chunks
 from .io.tables import (
@@ -63,9 +63,40 @@ def prediction_metadata(model: BaseCoder, model_dir: PathArg | None = None) -> d
     }
 
 
-def predict_frame(model: BaseCoder, segments: pd.DataFrame) -> pd.DataFrame:
-    """Predictions for a segment frame: its columns, ``gold_codes`` (if it had codes), ``codes``,
-    one ``p:CODE`` probability per code, and ``review``."""
+def predict_frame(model: BaseCoder | PathArg, segments: pd.DataFrame) -> pd.DataFrame:
+    """The model's codes for a frame of segments, as a labelled DataFrame for analysis.
+
+    Parameters
+    ----------
+    model : BaseCoder or path
+        A fitted coder, or a model folder to load.
+    segments : DataFrame
+        A segment frame (:func:`~mpsoc_nlp.io.read_segments`, which also reads a frame from
+        ``pd.read_excel``) or any frame with a ``text`` column of strings.
+
+    Returns
+    -------
+    DataFrame
+        The frame's columns and index, ``gold_codes`` (the input's ``codes``, if any) after
+        ``text``, ``codes`` (a tuple of codes in codebook order), one ``p:CODE`` probability
+        column per code (rounded to 4 decimals) and ``review`` (a probability near its threshold:
+        a person should look). :meth:`BaseCoder.predict_proba` gives the same probabilities as a
+        bare array in codebook order.
+
+    Examples
+    --------
+    >>> import mpsoc_nlp, pandas as pd  # doctest: +SKIP
+    >>> pred = mpsoc_nlp.predict_frame("models/mpsoc", pd.read_excel("nye.xlsx"))  # doctest: +SKIP
+    >>> pred[pred["review"]]  # the near calls  # doctest: +SKIP
+    """
+    if not isinstance(model, BaseCoder):
+        model = load_model(model)
+    if "text" not in segments.columns:
+        raise InputError(
+            f"predict_frame needs a 'text' column; the frame has {list(map(str, segments.columns))}. "
+            "Rename it, or read the frame with read_segments(frame, columns={'text': ...})",
+            path="DataFrame",
+        )
     proba = model.predict_proba(segments["text"].tolist())
     codes = model.codebook_.decode(proba, model.thresholds_)
     out = segments.drop(columns=["codes"], errors="ignore").copy()
@@ -178,7 +209,7 @@ def _read_part(path: Path) -> pd.DataFrame:
 
 def classify(
     model: BaseCoder | PathArg,
-    inputs: PathArg | Sequence[PathArg] | None,
+    inputs: PathArg | pd.DataFrame | Sequence[Any] | None,
     out: PathArg,
     *,
     fmt: str | None = None,
@@ -196,6 +227,7 @@ def classify(
     quantize: bool = False,
     jobs: int | None = -1,
     protect: Sequence[PathArg] = (),
+    excel: bool = False,
 ) -> dict[str, Any]:
     """Classify segment tables, transcripts, journal exports or projects and write predictions.
 
@@ -205,9 +237,10 @@ def classify(
 
     Parameters
     ----------
-    inputs : path or list of paths
+    inputs : path, DataFrame, Dataset, or a list of them
         Segment tables, ``.txt``/``.docx`` transcripts, journal exports, ``.qdpx`` projects, in
-        any mix. May be empty with ``into``: then the project's own texts are classified.
+        any mix; a DataFrame or ``datasets.Dataset`` is read as a table (see
+        :func:`~mpsoc_nlp.io.read_segments`). May be empty with ``into``: then the project's own texts are classified.
     fmt : str, optional
         ``csv``, ``tsv``, ``xlsx``, ``jsonl``, ``parquet`` or ``qdpx``; default from ``out``.
     into : path, optional
@@ -224,6 +257,9 @@ def classify(
         How transcripts and journal exports are segmented.
     quantize : bool
         A transformer model folder on CPU: load it with dynamic int8 quantisation.
+    excel : bool
+        CSV for Norwegian Excel: UTF-8 with BOM and ``;`` as delimiter, so a double-click opens it
+        in columns with æøå intact (the default CSV, UTF-8 and ``,``, suits pandas and R).
     jobs : int, optional
         Cores the linear coder uses within each chunk (joblib; ``-1``: all, ``None``: the model's
         own setting). The output does not depend on it.
@@ -252,10 +288,8 @@ def classify(
     if jobs is not None and "n_jobs" in model.get_params():
         model.set_params(n_jobs=jobs)
     codebook = model.codebook_
-    if inputs is None:
-        paths: list[PathArg] = []
-    else:
-        paths = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    paths: list[Any] = as_inputs(inputs)  # paths, DataFrames or Datasets
+    files = [p for p in paths if not is_frame(p)]
     if into is not None:
         if fmt is not None and fmt.lower().lstrip(".") != "qdpx":
             raise InputError(f"--into writes a .qdpx project; --format {fmt} does not go with it")
@@ -264,26 +298,30 @@ def classify(
             paths = [into]
     if not paths:
         raise InputError("no input files were given")
-    for p in paths:
+    for p in files:
         if Path(p).is_dir():
             raise InputError(f"is a folder; give the files in it, e.g. {Path(p) / '*.csv'}", path=str(p))
+    if resume and len(files) < len(paths):
+        raise InputError("resume continues a run over input files; a DataFrame or Dataset is classified whole")
     fmt = output_format(out, fmt)
+    if excel and fmt != "csv":
+        raise InputError(f"--excel writes CSV for Excel (UTF-8 with BOM, ';'); it does not apply to {fmt}")
     shard_kn = parse_shard(shard)
-    mapping_path = mapping if isinstance(mapping, (str, os.PathLike)) else None
-    out_p = check_output_path(out, [model_dir, *paths, into, mapping_path, *protect], force=force)
+    mapping_path = None if mapping is None or isinstance(mapping, dict) else mapping
+    out_p = check_output_path(out, [model_dir, *files, into, mapping_path, *protect], force=force)
     if fmt == "xlsx" and shard_kn is None:
-        check_row_limit(sum(count_rows(p, sheet=sheet) or 0 for p in paths), out_p)
+        check_row_limit(sum(count_rows(p, sheet=sheet) or 0 for p in files), out_p)
     show = sys.stderr.isatty() if progress is None else progress
     from tqdm.auto import tqdm
 
     meta = prediction_metadata(model, model_dir)
-    meta["inputs"] = [str(p) for p in paths]
+    meta["inputs"] = [input_name(p) for p in paths]
     if shard_kn is not None:
         meta["shard"] = f"{shard_kn[0]}/{shard_kn[1]}"
     if into is not None:
         meta["into"] = str(into)
 
-    counts: dict[str, Any] = {"segments": 0, "with_codes": 0, "review": 0, "files": [str(p) for p in paths]}
+    counts: dict[str, Any] = {"segments": 0, "with_codes": 0, "review": 0, "files": [input_name(p) for p in paths]}
     if shard_kn is not None:
         counts["shard"] = meta["shard"]
 
@@ -345,13 +383,13 @@ def classify(
 
             sources: dict[str, Any] = {}
             if into is None:
-                for p in paths:
+                for p in files:
                     sources.update(source_texts(p, options=transcripts))
             return QdpxWriter(
                 out_p, meta, codebook=codebook, sources=sources, into=into, mapping=mapping, options=transcripts,
                 force=force,
             )
-        return PredictionWriter(out_p, fmt, meta, force=force)
+        return PredictionWriter(out_p, fmt, meta, force=force, excel=excel)
 
     def tally(pred: pd.DataFrame) -> None:
         counts["segments"] += len(pred)

@@ -308,6 +308,10 @@ def classify(
         typer.Option("--quantize", help="Transformer on CPU: dynamic int8 quantisation (faster, near-equal scores)."),
     ] = False,
     jobs: JobsOpt = -1,
+    excel: Annotated[
+        bool,
+        typer.Option("--excel", help="CSV for Norwegian Excel: UTF-8 with BOM and ';' (default: UTF-8 and ',')."),
+    ] = False,
 ) -> None:
     """Classify new segments with a trained model; existing codes are kept as gold_codes."""
     from .classification import classify as run
@@ -333,6 +337,7 @@ def classify(
         ),
         quantize=quantize,
         jobs=jobs,
+        excel=excel,
     )
     typer.echo(
         f"Classified {counts['segments']} segments: {counts['with_codes']} with at least one code, "

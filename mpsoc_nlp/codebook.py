@@ -29,11 +29,15 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-__all__ = ["Category", "Codebook", "normalise_label", "EMPTY_LABELS"]
+__all__ = ["Category", "Codebook", "normalise_label", "EMPTY_LABELS", "NO_CODE"]
 
 SEPARATOR = ":"
-#: Cell values that mean "no community code" (besides an empty cell).
-EMPTY_LABELS = frozenset({"-", "ingen", "ingen kode", "none", "no code", "[]", "ø"})
+#: How an empty set of codes is shown to people (workbooks): a cell that says so, not a blank one.
+NO_CODE = "(no code)"
+#: Cell values that mean "no community code" (besides an empty cell), :data:`NO_CODE` included.
+EMPTY_LABELS = frozenset(
+    {"-", "ingen", "ingen kode", "none", "no code", "[]", "ø", NO_CODE, "(ingen kode)", "(ingen)", "(none)"}
+)
 _SPLIT = re.compile(r"[:/\-_,\s]+")
 _FILLER = frozenset(
     {

@@ -126,14 +126,22 @@ def _blank(value: Any) -> bool:
     return not str(value).strip()
 
 
-def _missing_column_error(path: str, column: str, found: Sequence[str], hint: str, sheet: str | None) -> InputError:
+def _missing_column_error(
+    path: str, column: str, found: Sequence[str], hint: str, sheet: str | None, *, target: str | None = None
+) -> InputError:
+    """The column ``column`` is not in the table; ``target`` is the contract name it was given for."""
     close = difflib.get_close_matches(column, [str(f) for f in found], n=1, cutoff=0.6)
     extra = f" Did you mean {close[0]!r}?" if close else ""
+    option = f"--{(target or column).replace('_', '-')}-column"
+    python = f"columns={{{(target or column)!r}: ...}}"
+    if target is None:
+        fix = f"Rename the column to {column!r}, or name it with {option} ({python} in Python)."
+    else:
+        fix = f"Give {option} ({python} in Python) one of the table's column names."
     return InputError(
         InputProblem(
             path,
-            f"expected the column {column!r} ({hint}), but only the columns {list(found)} were found.{extra} "
-            f"Rename the column to {column!r}, or name it with --{column.replace('_', '-')}-column.",
+            f"expected the column {column!r} ({hint}), but only the columns {list(found)} were found.{extra} {fix}",
             sheet=sheet,
         )
     )
@@ -162,7 +170,7 @@ def segments_from_records(
     cols = _resolve_columns(columns, column_map)
     for target, col in (column_map or {}).items():
         if col not in columns:
-            raise _missing_column_error(path, col, columns, f"given for {target!r}", sheet)
+            raise _missing_column_error(path, col, columns, f"given for {target!r}", sheet, target=target)
     if "text" not in cols:
         raise _missing_column_error(path, "text", columns, "the segment's text", sheet)
     pair = "codes" not in cols and "community_type" in cols

@@ -23,6 +23,7 @@ from .corpus import select_coder, summarize
 from .errors import InputError
 from .evaluation import score
 from .io import read_segments
+from .io.predictions import PREDICTIONS_SHEET
 from .report_folders import evaluate_to_folder
 from .reporting import format_summary
 from .training import train
@@ -97,7 +98,7 @@ def run_demo(
     pred_file = out_dir / "predictions.xlsx"
     counts = classify(model_dir, [test_file], pred_file, progress=False)
     echo(f"   {counts['with_codes']} segments got codes, {counts['review']} flagged for review -> {pred_file}")
-    pred = pd.read_excel(pred_file, sheet_name="Prediksjoner", keep_default_na=False, dtype=str)
+    pred = pd.read_excel(pred_file, sheet_name=PREDICTIONS_SHEET, keep_default_na=False, dtype=str)
     predicted = [codebook.parse_codes(c) for c in pred["codes"]]
     gold = list(test_rows["codes"])
     model_scores = score(gold, predicted, codebook)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from os import PathLike
+from typing import TYPE_CHECKING
 
 __all__ = [
     "MpsocError",
@@ -94,8 +95,36 @@ class ModelError(MpsocError, ValueError):
     """A model folder is missing, incomplete, of an unknown format, or not available offline."""
 
 
-class NotFittedError(MpsocError, ValueError, AttributeError):
-    """An estimator was used before ``fit``."""
+if TYPE_CHECKING:
+    from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
+    class NotFittedError(MpsocError, _SklearnNotFittedError):
+        """An estimator was used before ``fit``."""
+
+
+def _not_fitted_error() -> type:
+    """Build :class:`NotFittedError` on first use: its base, scikit-learn's, costs seconds to import."""
+    from sklearn.exceptions import NotFittedError as sklearn_not_fitted
+
+    return type(
+        "NotFittedError",
+        (MpsocError, sklearn_not_fitted),
+        {
+            "__module__": __name__,
+            "__qualname__": "NotFittedError",
+            "__doc__": "An estimator was used before ``fit``; also scikit-learn's ``NotFittedError``\n"
+            "(a ``ValueError`` and ``AttributeError``), so ``sklearn.utils.validation.check_is_fitted``\n"
+            "users and ``except sklearn.exceptions.NotFittedError`` catch it.",
+        },
+    )
+
+
+def __getattr__(name: str) -> type:
+    if name == "NotFittedError":
+        cls = _not_fitted_error()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class OutputExistsError(MpsocError, FileExistsError):

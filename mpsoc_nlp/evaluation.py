@@ -299,8 +299,9 @@ def evaluate_model(
     ----------
     model : BaseCoder or path
         A fitted coder or a model folder.
-    gold : DataFrame, path or list of paths
-        Segments coded by people: ``segment_id``, ``document_id``, ``text``, ``codes``, and
+    gold : DataFrame, Dataset, path or list of them
+        Segments coded by people (checked as :func:`~mpsoc_nlp.io.read_segments` checks them):
+        ``segment_id``, ``document_id``, ``text``, ``codes``, and
         ``coder`` when several people coded (long format: one row per segment and coder).
     n_resamples, seed, confidence
         The bootstrap (resampling documents).
@@ -321,15 +322,12 @@ def evaluate_model(
         model_dir = model
         model = load_model(model)
     codebook: Codebook = model.codebook_  # type: ignore[attr-defined]
-    files: list[str] = []
-    if isinstance(gold, pd.DataFrame):
-        segments = gold
-    else:
-        from .io import read_segments
+    from .io.frames import as_inputs, is_frame
+    from .io.segments import read_segments
 
-        paths = [gold] if isinstance(gold, (str, bytes)) or hasattr(gold, "__fspath__") else list(gold)
-        files = [str(p) for p in paths]
-        segments = read_segments(paths, codebook=codebook, sheet=sheet, require_codes=True, require_documents=True)
+    inputs = as_inputs(gold)
+    files = [str(p) for p in inputs if not is_frame(p)]
+    segments = read_segments(inputs, codebook=codebook, sheet=sheet, require_codes=True, require_documents=True)
     for col in ("segment_id", "document_id", "text", "codes"):
         if col not in segments.columns:
             raise InputError(f"the gold segments need a {col!r} column")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -16,6 +15,7 @@ from ._fs import PathArg, sha256_file
 from .codebook import Codebook
 from .corpus import select_coder, summarize
 from .errors import InputError
+from .io.frames import as_inputs, is_frame
 from .io.segments import read_segments
 from .models.base import BaseCoder
 from .models.embedding_cache import share_embeddings
@@ -141,13 +141,11 @@ def load_training_data(
     columns: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, str | None, list[PathArg]]:
     """Read coded segments, pick one coder's rows; return (rows, coder, paths)."""
-    if isinstance(data, pd.DataFrame):
-        segments, paths = data, []
-    else:
-        paths = [data] if isinstance(data, (str, os.PathLike)) else list(data)
-        segments = read_segments(
-            paths, codebook=codebook, sheet=sheet, columns=columns, require_codes=True, require_documents=True
-        )
+    inputs = as_inputs(data)
+    paths = [p for p in inputs if not is_frame(p)]
+    segments = read_segments(
+        inputs, codebook=codebook, sheet=sheet, columns=columns, require_codes=True, require_documents=True
+    )
     if "codes" not in segments.columns:
         raise InputError("the training data has no codes; give a table with a 'codes' column")
     n_coders = segments["coder"].nunique() if "coder" in segments.columns else 0
@@ -183,8 +181,10 @@ def train(
 
     Parameters
     ----------
-    data : DataFrame, path or list of paths
-        Segment tables with ``text``, ``codes`` and ``document_id``.
+    data : DataFrame, Dataset, path or list of them
+        Segment tables with ``text``, ``codes`` and ``document_id``, checked as
+        :func:`~mpsoc_nlp.io.read_segments` checks them (a DataFrame from ``pd.read_excel`` with
+        empty codes as ``NaN`` works; ``columns`` names its columns).
     out : path, optional
         The model folder to write (atomically; an existing one only with ``force``).
     backend : {"linear", "transformer"}
@@ -213,7 +213,7 @@ def train(
         from ._fs import check_output_path
         from .models.folder import MODEL_KIND, is_legacy_model_folder
 
-        data_paths = [] if isinstance(data, pd.DataFrame) else [data] if isinstance(data, (str, os.PathLike)) else data
+        data_paths = [p for p in as_inputs(data) if not is_frame(p)]
         check_output_path(
             out, [*data_paths, *protect], force=force, kind=MODEL_KIND, legacy=is_legacy_model_folder
         )

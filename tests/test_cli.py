@@ -77,7 +77,21 @@ def test_import_does_not_import_torch():
     assert res.stdout.split() == ["False", "False"]
 
 
-HEAVY = ("torch", "transformers", "matplotlib", "pyarrow")
+#: What ``import mpsoc_nlp`` and ``mpsoc --help`` must not load: the backends, plotting, Arrow, and
+#: the data stack itself (pandas, numpy, scipy, scikit-learn), which every command loads when it runs.
+HEAVY = (
+    "torch",
+    "transformers",
+    "datasets",
+    "matplotlib",
+    "pyarrow",
+    "pandas",
+    "numpy",
+    "scipy",
+    "sklearn",
+    "openpyxl",
+    "xmlschema",
+)
 
 
 def _probe(code: str) -> list[str]:

@@ -235,8 +235,8 @@ def test_import_qdpx_writes_human_codings_to_a_koding_sheet(project, tmp_path):
     out = tmp_path / "segments.xlsx"
     res = import_qdpx(project, out, mapping=mapping)
     sheets = pd.read_excel(out, sheet_name=None, dtype=str, keep_default_na=False)
-    assert list(sheets) == ["Koding", "Om modellen"]
-    assert len(sheets["Koding"]) == res["segments"] and res["coders"] == ["Kari", "Ola"]
+    assert list(sheets) == ["Codings", "About"]
+    assert len(sheets["Codings"]) == res["segments"] and res["coders"] == ["Kari", "Ola"]
     assert res["unmapped"] == {"Arbeid": 1}
     with pytest.raises(InputError, match="segment table to write"):
         import_qdpx(project, tmp_path / "x.qdpx")

@@ -41,7 +41,7 @@ def test_classify_xlsx_stores_formula_prefixes_as_text(tmp_path, safety_model):
     write_rows(tmp_path / "in.csv", ["segment_id", "document_id", "text"], rows)
     run = mpsoc("classify", safety_model, "in.csv", "--out", "p.xlsx", cwd=tmp_path)
     assert run.code == 0, run.text
-    ws = openpyxl.load_workbook(tmp_path / "p.xlsx")["Prediksjoner"]
+    ws = openpyxl.load_workbook(tmp_path / "p.xlsx")["Predictions"]
     header = [c.value for c in ws[1]]
     col = header.index("text") + 1
     cells = [ws.cell(row=r, column=col) for r in range(2, 2 + len(FORMULAS))]

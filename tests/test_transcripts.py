@@ -403,7 +403,7 @@ def test_resume_parts_give_the_same_output_as_one_run(fast_model, tmp_path, suff
     classify(fast_model, inputs, resumed, chunk_size=40, resume=True)
     assert not (tmp_path / f"resumed{suffix}.parts").exists()
     read = {".parquet": pd.read_parquet, ".jsonl": lambda p: pd.read_json(p, lines=True, dtype=False),
-            ".xlsx": lambda p: pd.read_excel(p, sheet_name="Prediksjoner", dtype=str, keep_default_na=False)}[suffix]
+            ".xlsx": lambda p: pd.read_excel(p, sheet_name="Predictions", dtype=str, keep_default_na=False)}[suffix]
     a, b = read(plain), read(resumed)
     assert len(a) > 40 and a["speaker"].isna().any() == b["speaker"].isna().any()
     # known: a resumed Parquet stores the whole-number columns as nullable Int64 (values equal)

@@ -86,9 +86,9 @@ def test_classify_every_format_keeps_keys_gold_codes_and_metadata(tmp_path, mode
         pred = pd.read_csv(out, sep="," if fmt == "csv" else "\t", keep_default_na=False)
         meta = json.loads(out.with_name(out.name + ".meta.json").read_text(encoding="utf-8"))
     elif fmt == "xlsx":
-        pred = pd.read_excel(out, sheet_name="Prediksjoner", keep_default_na=False)
-        about = pd.read_excel(out, sheet_name="Om modellen")
-        meta = dict(zip(about["felt"], about["verdi"]))
+        pred = pd.read_excel(out, sheet_name="Predictions", keep_default_na=False)
+        about = pd.read_excel(out, sheet_name="About")
+        meta = dict(zip(about["item"], about["value"]))
     elif fmt == "jsonl":
         lines = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
         assert set(lines[0]["probabilities"]) == {c[2:] for c in codes}

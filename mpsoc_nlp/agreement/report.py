@@ -11,7 +11,6 @@ Two kinds of input:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -53,8 +52,9 @@ class AgreementReport:
         }
 
 
-def _is_segment_table(path: PathArg, sheet: str | int | None) -> tuple[bool, list[str]]:
+def _is_segment_table(path: Any, sheet: str | int | None) -> tuple[bool, list[str]]:
     from ..corpus import _resolve_columns
+    from ..io.frames import as_frame, is_frame
     from ..io.tables import read_table
     from ..io.workbooks import SheetNeed
 
@@ -63,13 +63,14 @@ def _is_segment_table(path: PathArg, sheet: str | int | None) -> tuple[bool, lis
         return "value" in cols or "codes" in found or "community_type" in found
 
     need = SheetNeed(coded, "a 'codes' column, or a 'value' column (ratings)")
-    columns = [str(c) for c in read_table(path, sheet=sheet, need=need).frame.columns]
+    table = as_frame(path) if is_frame(path) else read_table(path, sheet=sheet, need=need).frame
+    columns = [str(c) for c in table.columns]
     resolved = _resolve_columns(columns, None)
     return ("codes" in resolved or "community_type" in resolved), columns
 
 
 def agreement_report(
-    paths: PathArg | Sequence[PathArg],
+    paths: PathArg | pd.DataFrame | Sequence[Any],
     *,
     unit: str | None = None,
     coder: str | None = None,
@@ -91,8 +92,8 @@ def agreement_report(
 
     Parameters
     ----------
-    paths : path or list of paths
-        Tables (CSV, TSV, XLSX, JSONL, Parquet).
+    paths : path, DataFrame, Dataset, or a list of them
+        Tables (CSV, TSV, XLSX, JSONL, Parquet) or frames of the same columns.
     unit, coder, value : str, optional
         Column names of a ratings file (default ``unit``, ``coder``, ``value``).
     level : {'nominal', 'ordinal', 'interval', 'ratio'}
@@ -106,9 +107,10 @@ def agreement_report(
     coders : list of str, optional
         Segment tables: compare only these coders (default: every coder in the files).
     """
+    from mpsoc_nlp.io.frames import as_inputs, input_name
     from mpsoc_nlp.io.ratings import read_ratings
 
-    files = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    files = as_inputs(paths)
     if not files:
         raise InputError("no input files were given")
     explicit = any(x is not None for x in (unit, coder, value))
@@ -126,17 +128,17 @@ def agreement_report(
             raise InputError(
                 f"found the columns {columns}: neither a ratings file (columns unit, coder, value; name "
                 "yours with --unit, --coder, --value) nor a segment table (a 'codes' column)",
-                path=str(path),
+                path=input_name(path),
             )
     if len(set(kinds)) > 1:
         raise InputError(
             "give files of one kind together: "
             + ", ".join(
-                f"{p} is a {'ratings file' if k == 'ratings' else 'segment table'}"
+                f"{input_name(p)} is a {'ratings file' if k == 'ratings' else 'segment table'}"
                 for p, k in zip(files, kinds, strict=True)
             )
         )
-    names = [str(p) for p in files]
+    names = [input_name(p) for p in files]
     if kinds[0] == "ratings":
         ratings = read_ratings(
             files, unit=unit or "unit", coder=coder or "coder", value=value or "value", level=level,

@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .frames import to_dataset
     from .journals import read_journal
     from .qdpx import import_qdpx, read_qdpx, write_qdc, write_qdpx
     from .segments import iter_segment_chunks, read_segments
@@ -25,6 +26,7 @@ _LAZY = {
     "TableWriter": ".tables",
     "merge_tables": ".tables",
     "read_transcript": ".transcripts",
+    "to_dataset": ".frames",
     "read_journal": ".journals",
     "read_qdpx": ".qdpx",
     "import_qdpx": ".qdpx",
@@ -46,6 +48,7 @@ __all__ = [
     "Table",
     "TableWriter",
     "merge_tables",
+    "to_dataset",
 ]
 
 

@@ -11,7 +11,6 @@ reported together.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +18,7 @@ import pandas as pd
 
 from .._fs import PathArg
 from ..errors import InputError, InputProblem
+from .frames import as_inputs, frame_table, is_frame
 from .tables import iter_records, read_table
 from .workbooks import columns_need
 
@@ -50,7 +50,7 @@ def _tidy(f: float) -> float | int:
 
 
 def read_ratings(
-    paths: PathArg | Sequence[PathArg],
+    paths: PathArg | pd.DataFrame | Sequence[Any],
     *,
     unit: str = "unit",
     coder: str = "coder",
@@ -63,9 +63,9 @@ def read_ratings(
 
     Parameters
     ----------
-    paths : path or list of paths
-        CSV, TSV, XLSX, JSONL or Parquet files; their rows are pooled (a unit id names the same
-        unit in every file, so one file per coder works).
+    paths : path, DataFrame, Dataset, or a list of them
+        CSV, TSV, XLSX, JSONL or Parquet files (or frames, rows numbered as in the frame); their
+        rows are pooled (a unit id names the same unit in every file, so one file per coder works).
     unit, coder, value : str
         The files' column names.
     level : {'nominal', 'ordinal', 'interval', 'ratio'}
@@ -86,7 +86,7 @@ def read_ratings(
     InputError
         Every problem found, each naming file, row and column.
     """
-    files = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    files = as_inputs(paths)
     if not files:
         raise InputError("no input files were given")
     if level not in ("nominal", "ordinal", "interval", "ratio"):
@@ -102,7 +102,8 @@ def read_ratings(
 
     records: list[dict[str, Any]] = []
     for path in files:
-        table = read_table(path, sheet=sheet, need=columns_need([unit, coder, value]))
+        need = columns_need([unit, coder, value])
+        table = frame_table(path) if is_frame(path) else read_table(path, sheet=sheet, need=need)
         columns = [str(c) for c in table.frame.columns]
         absent = [c for c in (unit, coder, value) if c not in columns]
         if absent:

@@ -6,7 +6,6 @@ import itertools
 import json
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +15,7 @@ from .._fs import PathArg
 from ..codebook import Codebook
 from ..corpus import concat_segments, segments_from_records
 from ..errors import InputError
+from .frames import FRAME_NAME, as_inputs, frame_table, is_frame, is_segment_frame
 from .journals import is_journal_table
 from .sniff import check_line_lengths
 from .tables import _sniff_delimiter, decode_text, iter_records, read_table, table_format
@@ -27,9 +27,8 @@ if TYPE_CHECKING:
 __all__ = ["read_segments", "iter_segment_chunks"]
 
 
-
 def read_segments(
-    paths: PathArg | Sequence[PathArg],
+    paths: PathArg | pd.DataFrame | Any | Sequence[PathArg | pd.DataFrame | Any],
     *,
     codebook: Codebook | None = None,
     sheet: str | int | None = None,
@@ -44,14 +43,19 @@ def read_segments(
 ) -> pd.DataFrame:
     """Read one or more segment tables (CSV, TSV, XLSX, JSONL, Parquet) into a segment frame.
 
+    A pandas ``DataFrame`` (as ``pd.read_excel`` gives it: ``NaN`` codes are no code) or a
+    Hugging Face ``datasets.Dataset`` is read like a file, with the same checks; its problems
+    are located as ``DataFrame, row 14, column 'codes'`` (row = the frame's index label). A frame
+    that ``read_segments`` made is taken as it is.
+
     Transcripts (``.txt``, ``.docx``), journal exports (a table with journal id and note columns
     but no ``text`` column) and REFI-QDA projects (``.qdpx``: the codings of every coder, see
     :func:`mpsoc_nlp.io.qdpx.read_qdpx`) are read too and give the same columns.
 
     Parameters
     ----------
-    paths : path or list of paths
-        The files; several files are concatenated and their segment ids must not collide.
+    paths : path, DataFrame, Dataset, or a list of them
+        The inputs; several are concatenated and their segment ids must not collide.
     codebook : Codebook, optional
         Labels are normalised to its codes; default the MPSOC codebook.
     sheet : str or int, optional
@@ -77,21 +81,26 @@ def read_segments(
     InputError
         With every problem found in a file, each naming file, sheet, row and column.
     """
-    if isinstance(paths, (str, PathLike)):
-        paths = [paths]
-    if not paths:
+    inputs = as_inputs(paths)
+    if not inputs:
         raise InputError("no input files were given")
     codebook = codebook or Codebook.default()
     frames = []
     problems = []
     truncated = 0
-    for path in paths:
+    for path in inputs:
         try:
-            kind = _input_kind(path)
-            if kind != "table":
+            if isinstance(path, pd.DataFrame) and is_segment_frame(path):
+                frames.append(_checked_frame(path, require_codes=require_codes, require_documents=require_documents))
+                continue
+            kind = "frame" if is_frame(path) else _input_kind(path)
+            if kind not in ("table", "frame"):
                 frames.append(_read_document(path, kind, codebook=codebook, transcripts=transcripts, mapping=mapping))
                 continue
-            table = read_table(path, sheet=sheet, encoding=encoding, delimiter=delimiter)
+            if kind == "frame":
+                table = frame_table(path)
+            else:
+                table = read_table(path, sheet=sheet, encoding=encoding, delimiter=delimiter)
             if is_journal_table(list(table.frame.columns), columns):
                 from .journals import journal_segments
 
@@ -130,6 +139,17 @@ def read_segments(
     return concat_segments(frames)
 
 
+def _checked_frame(frame: pd.DataFrame, *, require_codes: bool, require_documents: bool) -> pd.DataFrame:
+    """A segment frame that ``read_segments`` made, with the columns asked for (a copy)."""
+    if require_codes and "codes" not in frame.columns:
+        raise InputError(
+            "expected the column 'codes' (the segment's codes), but the segment frame has none", path=FRAME_NAME
+        )
+    if require_documents and ("document_id" not in frame.columns or frame["document_id"].isna().any()):
+        raise InputError("every segment needs its document_id; the segment frame lacks some", path=FRAME_NAME)
+    return frame.copy()
+
+
 def _input_kind(path: PathArg) -> str:
     """``'transcript'``, ``'qdpx'`` or ``'table'`` from the suffix of ``path``."""
     suffix = Path(path).suffix.lower()
@@ -163,7 +183,7 @@ def _read_document(
 
 
 def iter_segment_chunks(
-    path: PathArg,
+    path: PathArg | pd.DataFrame | Any,
     *,
     chunk_size: int = 10_000,
     codebook: Codebook | None = None,
@@ -176,16 +196,20 @@ def iter_segment_chunks(
 ) -> Iterator[pd.DataFrame]:
     """Yield segment frames of at most ``chunk_size`` rows from one table, with bounded memory.
 
-    CSV/TSV, JSONL and Parquet are streamed; XLSX (at most about a million rows) is read whole.
+    CSV/TSV, JSONL and Parquet are streamed; XLSX (at most about a million rows), a DataFrame
+    and a ``Dataset`` are read whole.
     Ids generated for rows without ``segment_id`` continue across chunks. Journal exports are
     streamed the same way; a transcript (``.txt``/``.docx``) is read whole, and a ``.qdpx``
     project gives the segments to classify of its text sources (participant turns, see
     :func:`mpsoc_nlp.io.qdpx.read_qdpx_units`), without its codings.
     """
     codebook = codebook or Codebook.default()
-    kind = _input_kind(path)
+    kind = "frame" if is_frame(path) else _input_kind(path)
     if kind != "table":
-        frame = _read_document(path, kind, codebook=codebook, transcripts=transcripts, units=True)
+        if kind == "frame":  # in memory already: checked whole, as read_segments does
+            frame = read_segments(path, codebook=codebook, columns=columns, journals=journals)
+        else:
+            frame = _read_document(path, kind, codebook=codebook, transcripts=transcripts, units=True)
         for start in range(0, len(frame), chunk_size):
             yield frame.iloc[start : start + chunk_size].reset_index(drop=True)
         return

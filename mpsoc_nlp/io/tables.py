@@ -522,7 +522,7 @@ class TableWriter:
         metadata: dict[str, Any] | None = None,
         *,
         sheet_name: str = "Data",
-        meta_sheet: str = "Om modellen",
+        meta_sheet: str = "About",
         force: bool = False,
     ) -> None:
         if fmt not in WRITE_FORMATS:
@@ -541,6 +541,12 @@ class TableWriter:
         self._frames: list[pd.DataFrame] = []
 
     # hooks --------------------------------------------------------------------------------
+    #: CSV/TSV: the encoding and the delimiter (``None``: ``,`` for CSV, tab for TSV).
+    csv_encoding: str = "utf-8"
+    csv_delimiter: str | None = None
+    #: XLSX: a note on the header cell of these columns (the column in the other language).
+    header_notes: dict[str, str] = {}
+
     def cell(self, v: Any) -> Any:
         """A cell of CSV/TSV/XLSX: code sets joined by ``; ``, missing values empty."""
         if isinstance(v, tuple):
@@ -566,8 +572,9 @@ class TableWriter:
         self.rows += len(frame)
         if self.fmt in ("csv", "tsv"):
             if self._fh is None:
-                self._fh = open(self._tmp, "w", encoding="utf-8", newline="")  # noqa: SIM115 - open across writes
-                self._writer = csv.writer(self._fh, delimiter="," if self.fmt == "csv" else "\t")
+                self._fh = open(self._tmp, "w", encoding=self.csv_encoding, newline="")  # noqa: SIM115
+                delimiter = self.csv_delimiter or ("," if self.fmt == "csv" else "\t")
+                self._writer = csv.writer(self._fh, delimiter=delimiter)
                 self._writer.writerow(self._columns)
             for row in frame.itertuples(index=False, name=None):
                 self._writer.writerow([self.cell(v) for v in row])
@@ -612,20 +619,56 @@ class TableWriter:
             write_sidecar(self.path, {**self.metadata, "rows": self.rows, "sha256": self.sha256})
 
     def _write_xlsx(self) -> None:
+        """The workbook, laid out for reading: header bold, frozen and filtered, text wide and wrapped.
+
+        Codes columns (tuples) and ``text`` wrap; probability columns (``p:...``) show two
+        decimals; :attr:`header_notes` become notes on their header cells. The metadata go to the
+        sheet ``meta_sheet`` (columns ``item`` and ``value``, as in ``disagreements.xlsx``).
+        """
+        from openpyxl.comments import Comment
+        from openpyxl.styles import Alignment, Font
+        from openpyxl.utils import get_column_letter
+
         frame = pd.concat(self._frames, ignore_index=True) if self._frames else pd.DataFrame(columns=self._columns)
+        wrapped = {str(c) for c in frame.columns if frame[c].map(lambda v: isinstance(v, tuple)).any()}
+        wrapped |= {c for c in ("text", "codes", "gold_codes") if c in frame.columns}
         frame = frame.map(self.cell)  # type: ignore[operator]
         with pd.ExcelWriter(self._tmp, engine="openpyxl") as xw:
             frame.to_excel(xw, index=False, sheet_name=self.sheet_name)
-            text_only(xw.sheets[self.sheet_name])
+            ws = xw.sheets[self.sheet_name]
+            text_only(ws)
+            ws.freeze_panes = "A2"
+            ws.auto_filter.ref = ws.dimensions
+            wrap = Alignment(wrap_text=True, vertical="top")
+            for j, name in enumerate(map(str, frame.columns), 1):
+                head = ws.cell(row=1, column=j)
+                head.font = Font(bold=True)
+                if name in self.header_notes:
+                    head.comment = Comment(self.header_notes[name], "mpsoc_nlp", width=300, height=110)
+                letter = get_column_letter(j)
+                is_p = name.startswith("p:")
+                width = 70 if name == "text" else 30 if name in wrapped else 9 if is_p else len(name) + 2
+                ws.column_dimensions[letter].width = min(max(width, 9), 70)
+                if name in wrapped or is_p:
+                    for cell in ws[letter][1:]:
+                        if is_p:
+                            cell.number_format = "0.00"
+                        else:
+                            cell.alignment = wrap
             if self.metadata is not None:
                 meta = pd.DataFrame(
                     [
                         (k, json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v)
                         for k, v in self.metadata.items()
                     ],
-                    columns=["felt", "verdi"],
+                    columns=["item", "value"],
                 )
                 meta.to_excel(xw, index=False, sheet_name=self.meta_sheet)
+                about = xw.sheets[self.meta_sheet]
+                about.column_dimensions["A"].width = 18
+                about.column_dimensions["B"].width = 100
+                for cell in about[1]:
+                    cell.font = Font(bold=True)
 
 
 def _range_ref(min_col: int, min_row: int, max_col: int, max_row: int) -> str:

@@ -27,7 +27,7 @@ from sklearn.model_selection import GroupKFold, KFold
 from ..codebook import Codebook
 from ..errors import InputError, ModelError
 from . import features as hashing
-from .base import BaseCoder, as_code_sets
+from .base import BaseCoder, as_code_sets, check_texts
 from .thresholds import tune_thresholds
 
 __all__ = ["FEATURE_SCHEMES", "LinearCoder"]
@@ -222,7 +222,7 @@ class LinearCoder(BaseCoder):
         ``groups`` (the document of each segment) keeps the inner folds that tune thresholds
         from splitting a document.
         """
-        texts = list(texts)
+        texts = check_texts(texts)
         codebook = self.codebook or Codebook.default()
         y_arr = as_code_sets(y, codebook)
         if len(texts) != len(y_arr):
@@ -239,6 +239,7 @@ class LinearCoder(BaseCoder):
         # the final fit last, so that the counts can go once they are weighted (peak memory)
         idfs, coef, intercept = self._fit_arrays(counts, y_arr)
         self.codebook_ = codebook
+        self._remember_y_form(y)
         self.idf_ = idfs
         self.coef_ = coef
         self.intercept_ = intercept
@@ -289,7 +290,7 @@ class LinearCoder(BaseCoder):
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Probabilities ``(n_segments, n_codes)`` in codebook order."""
         self._check_fitted()
-        texts = list(texts)
+        texts = check_texts(texts)
         if not texts:
             return np.empty((0, len(self.codebook_)), dtype=np.float64)
         coef_t = self._coef_t(self.coef_)

@@ -61,7 +61,7 @@ from ._hf import (
     save_state,
     torch_threads,
 )
-from .base import BaseCoder, as_code_sets
+from .base import BaseCoder, as_code_sets, check_texts
 from .thresholds import tune_thresholds
 
 __all__ = ["TransformerCoder", "DEFAULT_MODEL"]
@@ -398,7 +398,7 @@ class TransformerCoder(BaseCoder):
         ``frozen`` the inner folds, from splitting a document.
         """
         self._check_params()
-        texts = [self.text_prefix + str(t) for t in texts]
+        texts = [self.text_prefix + t for t in check_texts(texts)]
         codebook = self.codebook or Codebook.default()
         y_arr = as_code_sets(y, codebook)
         if len(texts) != len(y_arr):
@@ -427,6 +427,7 @@ class TransformerCoder(BaseCoder):
             else:
                 self._fit_frozen(source, texts, y_arr, groups, codebook)
         self.codebook_ = codebook
+        self._remember_y_form(y)
         self.n_train_ = len(texts)
         self.positives_ = y_arr.sum(axis=0).astype(int)
         return self
@@ -870,7 +871,7 @@ class TransformerCoder(BaseCoder):
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
         """Logits ``(n_segments, n_codes)`` in codebook order (windows combined)."""
         self._check_fitted()
-        texts = [self.text_prefix + str(t) for t in texts]
+        texts = [self.text_prefix + t for t in check_texts(texts)]
         if not texts:
             return np.empty((0, len(self.codebook_)))
         with torch_threads(self.num_threads):

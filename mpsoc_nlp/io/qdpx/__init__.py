@@ -8,8 +8,8 @@ of members, their sizes and their compression ratio (zip bombs); any of these is
 :class:`~mpsoc_nlp.errors.InputError`.
 
 Writing (:func:`write_qdpx`, :class:`QdpxWriter`, :func:`write_qdc`) is strict: the XML is
-validated against the schemas shipped in ``mpsoc_nlp/data/refi_qda`` (when ``xmlschema`` is
-installed) before the archive is written, atomically. GUIDs are deterministic (uuid5), so writing
+validated against the schemas shipped in ``mpsoc_nlp/data/refi_qda`` (with ``xmlschema``, a
+dependency) before the archive is written, atomically. GUIDs are deterministic (uuid5), so writing
 the same suggestions twice gives the same GUIDs, and adding them to a project twice adds nothing.
 
 Offsets are 0-based code points, end-exclusive, in the plain text of each source (a leading BOM

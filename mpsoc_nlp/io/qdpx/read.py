@@ -238,11 +238,11 @@ def import_qdpx(
 
     ``out`` is a ``.csv``, ``.tsv``, ``.xlsx``, ``.jsonl`` or ``.parquet`` file, written
     atomically with the project, mapping, coders and library version beside it (sidecar,
-    the ``Om modellen`` sheet or the Parquet metadata, as for predictions); the codings land in
-    the sheet ``Koding`` of an ``.xlsx``. Returns the counts: ``segments``, ``with_codes``,
+    the ``About`` sheet or the Parquet metadata, as for predictions); the codings land in
+    the sheet ``Codings`` of an ``.xlsx``. Returns the counts: ``segments``, ``with_codes``,
     ``documents``, ``coders``, ``unmapped`` (project code -> codings left out) and ``out``.
     """
-    from ..predictions import PredictionWriter, output_format
+    from ..predictions import CODINGS_SHEET, PredictionWriter, output_format
 
     fmt = output_format(out, None)
     if fmt == "qdpx":
@@ -263,7 +263,7 @@ def import_qdpx(
         "unmapped_codes": result.unmapped,
         "library_version": __version__,
     }
-    with PredictionWriter(out_p, fmt, meta, sheet_name="Koding", force=force) as writer:
+    with PredictionWriter(out_p, fmt, meta, sheet_name=CODINGS_SHEET, force=force) as writer:
         writer.write(seg)
     return {
         "segments": len(seg),

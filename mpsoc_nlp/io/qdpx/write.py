@@ -125,7 +125,11 @@ def _atomic_zip(out: Path, members: Iterable[tuple[zipfile.ZipInfo | str, bytes]
 def _check_valid(xml: bytes, kind: str, what: str, *, strict: bool = True) -> None:
     errors = validate_xml(xml, kind)
     if errors is None:
-        logger.info("xmlschema is not installed: %s was not validated against the REFI-QDA schema", what)
+        logger.warning(
+            "xmlschema is not installed: %s was not validated against the REFI-QDA schema "
+            "(pip install xmlschema, a dependency of mpsoc-nlp)",
+            what,
+        )
         return
     if errors:
         msg = f"{what} does not validate against the REFI-QDA schema: " + "; ".join(errors)
