@@ -268,11 +268,19 @@ def cmd_norec(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _value(text: str) -> Any:
+    """``1e-4`` -> 0.0001, ``true`` -> True, ``max`` -> "max"."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
 def _parse_grid(items: Sequence[str]) -> list[dict[str, Any]]:
     axes: list[list[tuple[str, Any]]] = []
     for item in items:
         key, _, values = item.partition("=")
-        parsed = [json.loads(v) if v not in ("true", "false") else v == "true" for v in values.split(",")]
+        parsed = [_value(v) for v in values.split(",")]
         axes.append([(key, v) for v in parsed])
     return [dict(combo) for combo in itertools.product(*axes)] if axes else [{}]
 
