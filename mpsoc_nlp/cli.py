@@ -173,6 +173,10 @@ def train(
             "--resume", help="Transformer: checkpoint each epoch in OUT.checkpoints/ and continue there after a stop."
         ),
     ] = False,
+    name: Annotated[
+        Optional[str],
+        typer.Option("--name", help="The model's name in reports and projects (default: the --out folder's name)."),
+    ] = None,
     force: ForceOpt = False,
     codebook: CodebookOpt = None,
     sheet: SheetOpt = None,
@@ -199,6 +203,7 @@ def train(
         force=force,
         sheet=sheet,
         columns=_column_map(text_column, codes_column, document_id_column),
+        name=name,
         progress=_progress,
         **params,
     )

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FORMAT_VERSION",
     "MODEL_JSON",
+    "METADATA_KEYS",
     "BACKENDS",
     "backend_class",
     "read_model_json",
@@ -38,6 +39,9 @@ __all__ = [
 
 FORMAT_VERSION = 1
 MODEL_JSON = "model.json"
+
+#: The keys of ``model.json`` that a loaded coder keeps as ``metadata_`` (and writes back on ``save``).
+METADATA_KEYS = ("name", "created", "coder", "seed", "training_data", "metrics")
 
 BACKENDS: dict[str, str] = {
     "linear": "mpsoc_nlp.models.linear:LinearCoder",

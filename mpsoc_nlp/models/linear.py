@@ -25,6 +25,7 @@ from sklearn.model_selection import GroupKFold, KFold
 from ..codebook import Codebook
 from ..errors import InputError, ModelError
 from .base import BaseCoder, as_code_sets
+from .folder import METADATA_KEYS
 from .thresholds import tune_thresholds
 
 __all__ = ["LinearCoder"]
@@ -307,7 +308,7 @@ class LinearCoder(BaseCoder):
         model.thresholds_ = np.asarray(meta["thresholds"], dtype=np.float64)
         model.n_train_ = int(meta.get("n_train", 0))
         model.positives_ = np.asarray([meta.get("positives", {}).get(c, 0) for c in codebook.codes])
-        model.metadata_ = {k: meta[k] for k in ("training_data", "metrics", "coder", "created") if k in meta}
+        model.metadata_ = {k: meta[k] for k in METADATA_KEYS if k in meta}
         vocab = folder / VOCABULARY
         if vocab.is_file():
             model.vocabulary_ = json.loads(vocab.read_text(encoding="utf-8"))
