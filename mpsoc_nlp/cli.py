@@ -304,16 +304,32 @@ def evaluate(
         int, typer.Option("--seed", help="Seed of the bootstrap: the same seed gives the same intervals.")
     ] = 0,
     sheet: SheetOpt = None,
+    include_training_data: Annotated[
+        bool,
+        typer.Option(
+            "--include-training-data",
+            help="Also score gold documents the model was trained on (labelled as training-data scores).",
+        ),
+    ] = False,
 ) -> None:
-    """Evaluate a model against human coders, as one more coder; write a report folder."""
+    """Evaluate a model against human coders, as one more coder; write a report folder.
+
+    Gold documents the model was trained on are left out of the scores (and named) unless
+    --include-training-data is given.
+    """
     from .report_folders import evaluate_to_folder
     from .reporting import STATISTIC_LABELS
 
-    ev = evaluate_to_folder(model_dir, gold, out, force=force, n_resamples=resamples, seed=seed, sheet=sheet)
+    ev = evaluate_to_folder(
+        model_dir, gold, out, force=force, n_resamples=resamples, seed=seed, sheet=sheet,
+        include_training_data=include_training_data,
+    )
+    if ev.overlap.found:
+        typer.echo(f"WARNING: {ev.overlap.message()}")
     typer.echo(
         f"Evaluated the model on {ev.gold.segments} segments in {ev.gold.documents} documents, coded by "
         + ", ".join(ev.gold.coders)
-        + "."
+        + (" (TRAINING-DATA SCORES: the model was trained on some of these)." if ev.overlap.mode == "included" else ".")
     )
     for note in ev.notes:
         typer.echo(note)

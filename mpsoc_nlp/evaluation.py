@@ -17,6 +17,7 @@ from .agreement.views import BINARY_STATISTICS, SET_STATISTICS, segment_agreemen
 from .codebook import Codebook
 from .errors import InputError
 from .models.base import BaseCoder
+from .provenance import seen_mask, training_overlap
 from .results import (
     LEVEL_KEYS,
     VERDICTS,
@@ -281,8 +282,14 @@ def evaluate_model(
     confidence: float = 0.95,
     statistic: str = "cohen_kappa",
     sheet: str | int | None = None,
+    include_training_data: bool = False,
 ) -> Evaluation:
     """Evaluate a model as one more coder beside the human coders of ``gold``.
+
+    Gold documents the model was trained on (found by file sha256, document ids or segment ids,
+    see :mod:`mpsoc_nlp.provenance`) are left out of the scores unless ``include_training_data``;
+    either way the result's ``overlap`` says so, and with ``include_training_data`` the scores are
+    labelled as training-data scores.
 
     The model codes every gold segment. For each human coder it is compared with that coder on
     all the coder's segments; and for each pair of human coders, on the segments both coded, the
@@ -306,6 +313,8 @@ def evaluate_model(
         The bootstrap (resampling documents).
     statistic : {'cohen_kappa', 'krippendorff_alpha', 'gwet_ac1', 'percent_agreement', 'f1'}
         The statistic of the verdicts.
+    include_training_data : bool
+        Score the gold documents the model was trained on too (training-data scores).
 
     Returns
     -------
@@ -350,6 +359,22 @@ def evaluate_model(
         raise InputError(
             f"segment {sid!r} has different document_ids for different coders; a segment lies in one document"
         )
+
+    overlap = training_overlap(getattr(model, "metadata_", {}).get("training_data"), segments, files)
+    if overlap.found:
+        if include_training_data:
+            overlap.mode = "included"
+        else:
+            overlap.mode = "excluded"
+            segments = segments.loc[~seen_mask(segments, overlap)].reset_index(drop=True)
+            if segments.empty:
+                raise InputError(
+                    f"every gold document ({overlap.gold_documents}) was in the model's training data, so nothing is "
+                    "left to score; give documents the model has not seen, or pass --include-training-data to score "
+                    "them anyway (labelled as training-data scores)"
+                )
+            humans = sorted(segments["coder"].unique().tolist())
+        logger.warning("%s", overlap.message())
 
     unique = segments.drop_duplicates("segment_id").reset_index(drop=True)
     base_cols = [c for c in ("segment_id", "document_id", "genre", "text") if c in unique.columns]
@@ -470,6 +495,7 @@ def evaluate_model(
         settings=settings,
         human_vs_human=bool(human_pairs),
         notes=notes,
+        overlap=overlap,
         comparisons=comparisons,
         by_coder=by_coder,
         verdicts=verdicts,

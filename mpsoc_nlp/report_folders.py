@@ -126,6 +126,7 @@ def evaluate_to_folder(
     confidence: float = 0.95,
     sheet: str | int | None = None,
     model: Any = None,
+    include_training_data: bool = False,
 ) -> Evaluation:
     """Evaluate a model folder against human coders and write the report folder ``out``.
 
@@ -137,7 +138,7 @@ def evaluate_to_folder(
         raise OutputExistsError(f"{out} exists already; choose another --out or pass --force to replace it")
     evaluation = evaluate_model(
         model if model is not None else model_dir, gold, n_resamples=n_resamples, seed=seed,
-        confidence=confidence, sheet=sheet,
+        confidence=confidence, sheet=sheet, include_training_data=include_training_data,
     )
     if model is not None:
         evaluation.model.model = str(model_dir)

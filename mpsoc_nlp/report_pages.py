@@ -49,7 +49,16 @@ def _evaluation_blocks(ev: Evaluation) -> list[tuple[str, Any]]:
     humans = gold.coders
     stat_label = STATISTIC_LABELS.get(st.verdict_statistic, st.verdict_statistic)
     blocks: list[tuple[str, Any]] = []
-    blocks.append(("h1", f"Evaluation of the model {model.model_name or model.model} as one more coder"))
+    training_scores = ev.overlap.mode == "included"
+    blocks.append(
+        (
+            "h1",
+            f"Evaluation of the model {model.model_name or model.model} as one more coder"
+            + (": TRAINING-DATA SCORES" if training_scores else ""),
+        )
+    )
+    if ev.overlap.found:
+        blocks.append(("warn", ev.overlap.message()))
     blocks.append(
         (
             "list",
@@ -60,6 +69,16 @@ def _evaluation_blocks(ev: Evaluation) -> list[tuple[str, Any]]:
                 + (f" from {', '.join(gold.files)}" if gold.files else "")
                 + "; coded by "
                 + ", ".join(f"{h} ({gold.segments_per_coder[h]} segments)" for h in humans)
+                + "."
+                + (
+                    f" Left out: {len(ev.overlap.documents)} documents the model was trained on "
+                    f"({', '.join(ev.overlap.documents)})."
+                    if ev.overlap.mode == "excluded"
+                    else " These include documents the model was trained on." if training_scores else ""
+                ),
+                "Checked for overlap with the training data: "
+                + (", ".join(ev.overlap.checked) if ev.overlap.checked else "nothing (the model records no training "
+                   "files or ids)")
                 + ".",
                 f"Intervals: {st.confidence:.0%} percentile bootstrap intervals, {st.resamples} resamples of "
                 "whole "
@@ -270,6 +289,8 @@ def evaluation_markdown(evaluation: Evaluation) -> str:
             out += [f"{'#' * int(kind[1])} {content}", ""]
         elif kind == "p":
             out += [content, ""]
+        elif kind == "warn":
+            out += [f"> **Warning.** {content}", ""]
         elif kind == "list":
             out += [f"- {item}" for item in content] + [""]
         elif kind == "table":
@@ -301,7 +322,9 @@ table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.9em}
 th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right;vertical-align:top}
 th{background:#f0f0f0}td:first-child,th:first-child,td:nth-child(2),th:nth-child(2){text-align:left}
 code{font-size:.95em}figure{margin:1em 0}figure img{max-width:100%;border:1px solid #ddd}
-figcaption{color:#555;font-size:.9em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
+figcaption{color:#555;font-size:.9em}
+.warn{background:#fff3cd;border:2px solid #d39e00;padding:.6em .8em;border-radius:4px}
+h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
 """
 
 
@@ -319,6 +342,8 @@ def evaluation_html(evaluation: Evaluation, images: dict[str, bytes]) -> str:
             body.append(f"<{kind}>{_inline_html(content)}</{kind}>")
         elif kind == "p":
             body.append(f"<p>{_inline_html(content)}</p>")
+        elif kind == "warn":
+            body.append(f'<p class="warn" role="alert"><strong>Warning.</strong> {_inline_html(content)}</p>')
         elif kind == "list":
             body.append("<ul>" + "".join(f"<li>{_inline_html(i)}</li>" for i in content) + "</ul>")
         elif kind == "table":

@@ -17,6 +17,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from .provenance import Overlap
+
 __all__ = [
     "LEVEL_KEYS",
     "VERDICTS",
@@ -304,6 +306,9 @@ class Evaluation:
         Long format (``segment_id``, ``document_id``, ``coder``, ``codes``), the model included.
     predictions : DataFrame
         The model's predictions for every gold segment (see :func:`~mpsoc_nlp.classification.predict_frame`).
+    overlap : Overlap
+        How the gold data overlapped the model's training data, and whether those documents were
+        left out (``excluded``) or scored as training data (``included``).
     """
 
     library_version: str
@@ -321,6 +326,7 @@ class Evaluation:
     disagreements: pd.DataFrame
     ratings: pd.DataFrame
     predictions: pd.DataFrame
+    overlap: Overlap = field(default_factory=Overlap)
 
     FORMAT = "mpsoc-evaluation/1"
 
@@ -336,6 +342,8 @@ class Evaluation:
                 "settings": self.settings.to_dict(),
                 "human_vs_human": self.human_vs_human,
                 "notes": list(self.notes),
+                "training_overlap": self.overlap.to_dict(),
+                "training_data_scores": self.overlap.mode == "included",
                 "comparisons": [c.to_dict() for c in self.comparisons.values()],
                 "by_coder": {h: links.to_dict() for h, links in self.by_coder.items()},
                 "verdicts": [v.to_dict() for v in self.verdicts],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import logging
 import os
 import sys
@@ -20,6 +19,7 @@ from .errors import InputError
 from .io.segments import read_segments
 from .models.base import BaseCoder
 from .models.folder import BACKENDS, backend_class
+from .provenance import describe, id_fingerprint
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -33,18 +33,14 @@ logger = logging.getLogger(__name__)
 Backend = Literal["linear", "transformer"]
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def data_fingerprint(
     segments: pd.DataFrame, paths: Sequence[PathArg] = (), codebook: Codebook | None = None
 ) -> dict[str, Any]:
-    """Counts and sha256 of the training inputs, never their text."""
+    """Counts, sha256 of the training files and salted hashes of the ids, never the text.
+
+    The id hashes let ``mpsoc evaluate`` find gold documents the model was trained on (see
+    :mod:`mpsoc_nlp.provenance`).
+    """
     summary = summarize(segments, codebook)
     return {
         "segments": summary["segments"],
@@ -52,7 +48,8 @@ def data_fingerprint(
         "codes": summary.get("codes", {}),
         "share_no_code": summary.get("share_no_code"),
         "genres": summary.get("genres", {}),
-        "files": [{"name": Path(p).name, "sha256": _sha256(Path(p))} for p in paths],
+        "files": describe(paths),
+        "ids": id_fingerprint(segments),
     }
 
 

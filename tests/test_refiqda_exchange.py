@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyrefiqda
 import pytest
 import xmlschema
 
@@ -21,8 +22,6 @@ from mpsoc_nlp.cli import main
 from mpsoc_nlp.models import load_model
 
 from .test_qdpx import KARI, MAPPING, OLA, SCHEMAS, G, researcher_project
-
-pyrefiqda = pytest.importorskip("pyrefiqda", reason="the independent REFI-QDA reader (dev extra)")
 
 NS = "{urn:QDA-XML:project:1.0}"
 
