@@ -5,10 +5,11 @@ No statistics here: every number comes from the :class:`~mpsoc_nlp.results.Evalu
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .reporting import STATISTIC_LABELS, SUMMARY_LABELS, _ci, _missing
-from .results import Comparison, Evaluation, Interval, Verdict
+from .results import MIN_POSITIVES, Comparison, Evaluation, Interval, Verdict
 
 __all__ = ["EVALUATION_PLOTS", "evaluation_html", "evaluation_markdown"]
 
@@ -21,10 +22,27 @@ EVALUATION_PLOTS = (
 )
 
 
+#: A verdict in a word or two, for tables.
+VERDICT_WORDS = {
+    "within": "within the human range",
+    "below": "below the human range",
+    "above": "above the human range",
+    "too_few": "too few segments to decide",
+    "not_available": "n/a",
+    "undefined": "undefined",
+}
+
+
 def _verdict_word(v: Verdict) -> str:
-    return {"within": "within", "below": "below", "above": "above", "not_available": "n/a", "undefined": "undefined"}[
-        v.verdict
-    ]
+    return VERDICT_WORDS[v.verdict]
+
+
+def _human_range(v: Verdict) -> str:
+    if v.human_low is None or v.human_high is None:
+        return "–"
+    if v.degenerate_range:
+        return f"{v.human_low:.2f} – {v.human_high:.2f} (one point)"
+    return f"{v.human_low:.2f} – {v.human_high:.2f}"
 
 
 def _interval(s: Interval, digits: int = 2) -> str:
@@ -101,24 +119,36 @@ def _evaluation_blocks(ev: Evaluation) -> list[tuple[str, Any]]:
                 "human coders (its mean over the coders, on the segments they share) against the range of the human "
                 f"coders' {stat_label} with each other, from the lowest lower bound to the highest upper bound of "
                 "their intervals. *Below* means the model agrees with people less than people agree with each "
-                "other; *within*, about as well.",
+                "other; *within*, about as well. "
+                f"*Too few* means a human coder gave the code (type, valence) to fewer than {MIN_POSITIVES} of the "
+                f"segments both coded (for whole sets: fewer than {MIN_POSITIVES} segments): kappa then swings on one "
+                "or two segments, so no verdict is given. A human range of one point (*one point*, e.g. 1.00 – "
+                "1.00) means the coders agreed identically in every resample; the model's intervals show how far "
+                "it is from that.",
             )
         )
+        model_comp = {h: comps[ev.by_coder[h].pairs[0].model] for h in humans if len(ev.by_coder[h].pairs) == 1}
         header = (
-            ["", "name", f"model ({stat_label})"]
-            + [f"model vs {h}" for h in humans]
-            + [f"{a} vs {b}" for a, b in pairs]
-            + ["human range", "verdict"]
+            ["level", "name", f"model, mean over coders ({stat_label})"]
+            + [f"model vs {h} [interval]" for h in humans]
+            + [f"{a} vs {b} [interval]" for a, b in pairs]
+            + ["human range", f"fewest positives of a human coder (of {MIN_POSITIVES} needed)", "verdict"]
         )
         rows = []
         for v in ev.verdicts:
             human_by_pair = {h.coders: h.interval for h in v.human}
             rows.append(
-                [v.level, f"`{v.name}`", _num_or_dash(v.model)]
-                + [_num_or_dash(v.model_by_coder.get(h)) for h in humans]
+                [v.level, v.name, _num_or_dash(v.model)]
+                + [
+                    _interval(model_comp[h].statistic(v.level, v.name, v.statistic))
+                    if h in model_comp
+                    else _num_or_dash(v.model_by_coder.get(h))
+                    for h in humans
+                ]
                 + [_interval(human_by_pair.get(p, Interval())) for p in pairs]
                 + [
-                    f"{_num_or_dash(v.human_low)} – {_num_or_dash(v.human_high)}",
+                    _human_range(v),
+                    "–" if v.min_positives is None else str(v.min_positives),
                     f"**{_verdict_word(v)}**",
                 ]
             )
@@ -130,10 +160,7 @@ def _evaluation_blocks(ev: Evaluation) -> list[tuple[str, Any]]:
         blocks.append(
             (
                 "p",
-                "Per code: "
-                + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(counts.items()))
-                + " the range "
-                "of the human coders.",
+                "Per code: " + ", ".join(f"{n} {VERDICT_WORDS[k]}" for k, n in sorted(counts.items())) + ".",
             )
         )
     else:
@@ -173,7 +200,7 @@ def _evaluation_blocks(ev: Evaluation) -> list[tuple[str, Any]]:
                     verdict = verdict_of.get((level, name))
                     rows.append(
                         [
-                            f"`{name}`",
+                            name,
                             _ci_of(mcomp, level, name, "cohen_kappa"),
                             _ci_of(hc, level, name, "cohen_kappa"),
                             _ci_of(mcomp, level, name, "f1"),
@@ -218,7 +245,7 @@ def _evaluation_blocks(ev: Evaluation) -> list[tuple[str, Any]]:
         for code, s in sc["per_code"].items():
             rows.append(
                 [
-                    f"`{code}`",
+                    code,
                     _num_or_dash(s["precision"]),
                     _num_or_dash(s["recall"]),
                     _ci_of(comp, "code", code, "f1"),
@@ -277,6 +304,39 @@ def _evaluation_blocks(ev: Evaluation) -> list[tuple[str, Any]]:
     return blocks
 
 
+_NUMBER = re.compile(
+    r"^(–|-?\d[\d.]* ?%?( \[-?[\d.]+, -?[\d.]+\])?( ± [\d.]+)?|-?[\d.]+ – -?[\d.]+( \(one point\))?)$"
+)
+
+
+def numeric_columns(rows: list[list[str]], width: int) -> list[bool]:
+    """Which columns hold numbers (a value, ``0.81 [0.72, 0.88]``, ``0.81 ± 0.05``, or a dash): right-aligned."""
+    out = []
+    for j in range(width):
+        cells = [str(r[j]) for r in rows if j < len(r)]
+        out.append(bool(cells) and all(_NUMBER.match(c) for c in cells) and any(c != "–" for c in cells))
+    return out
+
+
+def html_table(header: list[str], rows: list[list[str]]) -> str:
+    """A table: numbers right-aligned and never wrapped (intervals stay on one line), text left-aligned."""
+    numeric = numeric_columns(rows, len(header))
+
+    def cls(j: int) -> str:
+        return ' class="num"' if numeric[j] else ' class="name"' if j == 0 else ""
+
+    return (
+        '<div class="table"><table><thead><tr>'
+        + "".join(f"<th{cls(j)}>{_inline_html(h)}</th>" for j, h in enumerate(header))
+        + "</tr></thead><tbody>"
+        + "".join(
+            "<tr>" + "".join(f"<td{cls(j)}>{_inline_html(c)}</td>" for j, c in enumerate(row)) + "</tr>"
+            for row in rows
+        )
+        + "</tbody></table></div>"
+    )
+
+
 def _md_cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
@@ -295,8 +355,9 @@ def evaluation_markdown(evaluation: Evaluation) -> str:
             out += [f"- {item}" for item in content] + [""]
         elif kind == "table":
             header, rows = content
+            numeric = numeric_columns(rows, len(header))
             out.append("| " + " | ".join(_md_cell(h) for h in header) + " |")
-            out.append("|" + "|".join("---" if i < 2 else "---:" for i in range(len(header))) + "|")
+            out.append("|" + "|".join("---:" if num else "---" for num in numeric) + "|")
             out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
             out.append("")
         elif kind == "img":
@@ -307,7 +368,6 @@ def evaluation_markdown(evaluation: Evaluation) -> str:
 
 def _inline_html(text: str) -> str:
     import html
-    import re
 
     text = html.escape(str(text), quote=False)
     text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
@@ -316,11 +376,15 @@ def _inline_html(text: str) -> str:
 
 
 _HTML_STYLE = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;
 color:#222;line-height:1.45}
-table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.9em}
-th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right;vertical-align:top}
-th{background:#f0f0f0}td:first-child,th:first-child,td:nth-child(2),th:nth-child(2){text-align:left}
+div.table{overflow-x:auto;margin:.6em 0 1.2em}
+table{border-collapse:collapse;font-size:.9em}
+th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}
+th{background:#f0f0f0;font-weight:600}
+td.num,th.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
+td.name{white-space:nowrap;font-weight:500}
+tbody tr:nth-child(even){background:#fafafa}
 code{font-size:.95em}figure{margin:1em 0}figure img{max-width:100%;border:1px solid #ddd}
 figcaption{color:#555;font-size:.9em}
 .warn{background:#fff3cd;border:2px solid #d39e00;padding:.6em .8em;border-radius:4px}
@@ -348,13 +412,7 @@ def evaluation_html(evaluation: Evaluation, images: dict[str, bytes]) -> str:
             body.append("<ul>" + "".join(f"<li>{_inline_html(i)}</li>" for i in content) + "</ul>")
         elif kind == "table":
             header, rows = content
-            body.append(
-                "<table><thead><tr>"
-                + "".join(f"<th>{_inline_html(h)}</th>" for h in header)
-                + "</tr></thead><tbody>"
-                + "".join("<tr>" + "".join(f"<td>{_inline_html(c)}</td>" for c in row) + "</tr>" for row in rows)
-                + "</tbody></table>"
-            )
+            body.append(html_table(header, rows))
         elif kind == "img":
             file, caption = content
             data = images.get(file)

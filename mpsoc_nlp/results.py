@@ -21,6 +21,7 @@ from .provenance import Overlap
 
 __all__ = [
     "LEVEL_KEYS",
+    "MIN_POSITIVES",
     "VERDICTS",
     "CoderLinks",
     "Comparison",
@@ -42,11 +43,18 @@ __all__ = [
 Level = Literal["code", "type", "valence", "set"]
 #: The key of each level in ``metrics.json``.
 LEVEL_KEYS: dict[str, str] = {"code": "per_code", "type": "per_type", "valence": "per_valence", "set": "sets"}
+#: The fewest positive segments (of a code, community type or valence) that each human coder of a
+#: compared pair must have given, on the segments both coded, for a verdict; for whole sets, the
+#: fewest segments.
+#: Below that, kappa and its interval swing on one or two segments, and the verdict is ``too_few``.
+MIN_POSITIVES = 10
 #: What each verdict says, in words.
 VERDICTS = {
     "within": "within the range of the human coders",
     "below": "below the range of the human coders",
     "above": "above the range of the human coders",
+    "too_few": f"too few segments to decide: a human coder gave it to fewer than {MIN_POSITIVES} of the segments "
+    "compared",
     "not_available": "not available: one human coder, so no human-vs-human range",
     "undefined": "undefined: the statistic is not defined on these segments",
 }
@@ -168,6 +176,13 @@ class Verdict:
     human_low: float | None
     human_high: float | None
     verdict: str
+    #: the fewest positive segments any coder of the compared pairs gave (segments, for whole sets)
+    min_positives: int | None = None
+
+    @property
+    def degenerate_range(self) -> bool:
+        """The human range is one point (people agree identically on every resample, e.g. at 1.00)."""
+        return self.human_low is not None and self.human_high is not None and self.human_high - self.human_low < 1e-9
 
     @property
     def verdict_text(self) -> str:
@@ -185,6 +200,8 @@ class Verdict:
             "human_high": self.human_high,
             "verdict": self.verdict,
             "verdict_text": self.verdict_text,
+            "min_positives": self.min_positives,
+            "degenerate_range": self.degenerate_range,
         }
 
 

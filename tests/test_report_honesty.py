@@ -114,3 +114,48 @@ def test_held_out_gold_has_no_warning(trained, corpus, double_docs, tmp_path, ca
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["training_overlap"]["mode"] == "none"
     assert metrics["training_overlap"]["checked"] == ["file sha256", "document ids", "segment ids"]
+
+
+# -- verdicts that mean something -------------------------------------------------------------------
+def test_verdicts_say_too_few_and_flag_a_one_point_human_range(corpus, tmp_path):
+    from mpsoc_nlp import Codebook
+    from mpsoc_nlp.evaluation import evaluate_model
+    from mpsoc_nlp.report_folders import write_evaluation
+
+    from .test_evaluate import _Copycat
+
+    a = corpus[(corpus["coder"] == "A") & corpus["document_id"].str.startswith("INT-")]
+    a = a[a["document_id"].isin(sorted(a["document_id"].unique())[:3])]
+    gold = pd.concat([a, a.assign(coder="B")], ignore_index=True)  # B agrees with A on everything
+    positives = {c: sum(c in s for s in a["codes"]) for c in Codebook.default().codes}
+    frequent = [c for c, n in positives.items() if n >= 12]
+    rare = [c for c, n in positives.items() if 2 <= n < 10]
+    assert frequent and rare  # the data has both kinds
+    # the model copies A but drops each code from its first two segments
+    lookup, dropped = {}, dict.fromkeys(positives, 0)
+    for text, codes in zip(a["text"], a["codes"], strict=True):
+        keep = []
+        for c in codes:
+            if dropped[c] < 2:
+                dropped[c] += 1
+            else:
+                keep.append(c)
+        lookup[text] = tuple(keep)
+    ev = evaluate_model(_Copycat(lookup).fitted(Codebook.default()), gold, n_resamples=100)
+    by_name = {(v.level, v.name): v for v in ev.verdicts}
+    for c in frequent:
+        v = by_name[("code", c)]
+        assert v.human_low == v.human_high == pytest.approx(1.0) and v.degenerate_range
+        assert v.min_positives == positives[c] and v.verdict == "below"
+    for c in rare:
+        v = by_name[("code", c)]
+        assert v.model < 1.0 and v.min_positives == positives[c] and v.verdict == "too_few"
+        assert v.verdict_text.startswith("too few segments to decide")
+    out = write_evaluation(ev, tmp_path / "report")
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert "1.00 – 1.00 (one point)" in md and "too few segments to decide" in md
+    row = next(line for line in md.splitlines() if line.startswith(f"| code | {rare[0]} |"))
+    assert "[" in row.split("|")[4]  # the model's agreement with a coder is shown with its interval
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    v = next(v for v in metrics["verdicts"] if v["name"] == frequent[0])
+    assert v["degenerate_range"] is True and v["min_positives"] == positives[frequent[0]]
