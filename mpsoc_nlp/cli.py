@@ -390,7 +390,7 @@ def crossval(
                 f"  {r['fraction']:>4.0%} of training documents, {r['train_segments']:>6.0f} segments: "
                 f"{r['macro_f1_mean']:.3f}"
             )
-    typer.echo(f"Wrote {out}/report.md")
+    typer.echo(f"Wrote {out}/report.html, report.md, metrics.json")
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""The evaluation report (``mpsoc evaluate``) as blocks, rendered as Markdown and as self-contained HTML.
+"""The report pages of ``mpsoc evaluate`` and ``mpsoc crossval`` as blocks, rendered as Markdown and as
+self-contained HTML.
 
 No statistics here: every number comes from the :class:`~mpsoc_nlp.results.Evaluation`.
 """
@@ -9,9 +10,20 @@ import re
 from typing import Any
 
 from .reporting import STATISTIC_LABELS, SUMMARY_LABELS, _ci, _missing
-from .results import MIN_POSITIVES, Comparison, Evaluation, Interval, Verdict
+from .results import MIN_POSITIVES, Comparison, CrossValidation, Evaluation, HumanReference, Interval, Verdict
 
-__all__ = ["EVALUATION_PLOTS", "evaluation_html", "evaluation_markdown"]
+__all__ = [
+    "CROSSVAL_PLOTS",
+    "EVALUATION_PLOTS",
+    "blocks_html",
+    "blocks_markdown",
+    "crossval_html",
+    "crossval_markdown",
+    "evaluation_html",
+    "evaluation_markdown",
+    "html_table",
+    "numeric_columns",
+]
 
 #: The plots of an evaluation report: file name and caption.
 EVALUATION_PLOTS = (
@@ -341,10 +353,10 @@ def _md_cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def evaluation_markdown(evaluation: Evaluation) -> str:
-    """``report.md`` of an evaluation; plots are linked as the PNG files beside it."""
+def blocks_markdown(blocks: list[tuple[str, Any]]) -> str:
+    """Report blocks as Markdown; plots are linked as the PNG files beside it."""
     out: list[str] = []
-    for kind, content in _evaluation_blocks(evaluation):
+    for kind, content in blocks:
         if kind in ("h1", "h2", "h3"):
             out += [f"{'#' * int(kind[1])} {content}", ""]
         elif kind == "p":
@@ -364,6 +376,11 @@ def evaluation_markdown(evaluation: Evaluation) -> str:
             file, caption = content
             out += [f"![{caption}]({file})", ""]
     return "\n".join(out)
+
+
+def evaluation_markdown(evaluation: Evaluation) -> str:
+    """``report.md`` of an evaluation; plots are linked as the PNG files beside it."""
+    return blocks_markdown(_evaluation_blocks(evaluation))
 
 
 def _inline_html(text: str) -> str:
@@ -392,14 +409,13 @@ h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
 """
 
 
-def evaluation_html(evaluation: Evaluation, images: dict[str, bytes]) -> str:
-    """``report.html``: self-contained (inline style, the plots embedded as base64 PNG, no links out)."""
+def blocks_html(blocks: list[tuple[str, Any]], images: dict[str, bytes], *, title: str = "Report") -> str:
+    """Report blocks as self-contained HTML (inline style, the plots embedded as base64 PNG, no links out)."""
     import base64
     import html
 
-    title = "Evaluation"
     body: list[str] = []
-    for kind, content in _evaluation_blocks(evaluation):
+    for kind, content in blocks:
         if kind in ("h1", "h2", "h3"):
             if kind == "h1":
                 title = str(content)
@@ -429,3 +445,116 @@ def evaluation_html(evaluation: Evaluation, images: dict[str, bytes]) -> str:
         + "\n".join(body)
         + "\n</body>\n</html>\n"
     )
+
+
+def evaluation_html(evaluation: Evaluation, images: dict[str, bytes]) -> str:
+    """``report.html``: self-contained (inline style, the plots embedded as base64 PNG, no links out)."""
+    return blocks_html(_evaluation_blocks(evaluation), images, title="Evaluation")
+
+
+# --------------------------------------------------------------------------------------------
+# Cross-validation (mpsoc crossval)
+# --------------------------------------------------------------------------------------------
+
+#: The plots of a cross-validation report.
+CROSSVAL_PLOTS = (("learning_curve.png", "Learning curve: scores on held-out documents against coded segments"),)
+
+
+def _score_tables(scores: dict[str, Any], human: HumanReference | None) -> list[tuple[str, Any]]:
+    """The tables of a :func:`~mpsoc_nlp.scores.score`: summary, per code, per type, per valence."""
+    blocks: list[tuple[str, Any]] = []
+    header = ["measure", "model (pooled out of fold)"]
+    if human is not None:
+        header.append(f"{human.coders[1]} vs {human.coders[0]} (human, {human.segments} segments)")
+    rows = []
+    for key, label in SUMMARY_LABELS:
+        if key in scores["summary"]:
+            row = [label, _num_or_dash(scores["summary"][key], 3)]
+            if human is not None:
+                row.append(_num_or_dash(human.summary.get(key), 3))
+            rows.append(row)
+    blocks.append(("table", (header, rows)))
+    for section, head in (("per_code", "code"), ("per_type", "community type"), ("per_valence", "valence")):
+        if section not in scores:
+            continue
+        rows = [
+            [
+                name,
+                _num_or_dash(m["precision"], 3),
+                _num_or_dash(m["recall"], 3),
+                _num_or_dash(m["f1"], 3),
+                _num_or_dash(m["kappa"], 3),
+                str(m["support"]),
+                str(m["predicted"]),
+            ]
+            for name, m in scores[section].items()
+        ]
+        blocks.append(
+            ("table", ([head, "precision", "recall", "F1", "Cohen's kappa", "gold used it", "model used it"], rows))
+        )
+    return blocks
+
+
+def _crossval_blocks(cv: CrossValidation, *, backend: str, coder: str | None, seed: int) -> list[tuple[str, Any]]:
+    from .plots import CURVE_BAND, CURVE_METRICS
+
+    blocks: list[tuple[str, Any]] = [("h1", f"Cross-validation: {backend} coder")]
+    blocks.append(
+        (
+            "p",
+            f"{len(cv.fold_scores)} folds grouped by document (no interview or journal is split between training "
+            f"and test); codes of coder `{coder}`; seed {seed}. Scores pool the out-of-fold predictions.",
+        )
+    )
+    if cv.human is not None:
+        a, b = cv.human.coders
+        blocks.append(
+            (
+                "p",
+                f"Human reference: coder {b} scored against {a} (as gold, like the model) on the "
+                f"{cv.human.segments} segments both coded ({cv.human.documents} documents).",
+            )
+        )
+    else:
+        blocks.append(("p", "Human reference: none (no second coder coded the same segments)."))
+    blocks.append(("h2", f"Pooled out-of-fold scores ({cv.scores['n_segments']} segments)"))
+    blocks += _score_tables(cv.scores, cv.human)
+    curve = cv.learning_curve
+    if curve is not None:
+        blocks.append(("h2", "Learning curve"))
+        blocks.append(
+            (
+                "p",
+                "Each fold's model is trained again on 20 %, 40 %, ... of its training documents (whole documents) "
+                f"and scored on the same held-out fold. Points are means over folds; {CURVE_BAND}"
+                + ("; dashed lines are the human reference." if cv.human is not None else "."),
+            )
+        )
+        blocks.append(("img", CROSSVAL_PLOTS[0]))
+        metrics = [(k, label) for k, label in CURVE_METRICS if f"{k}_mean" in curve]
+        header = ["share of training documents", "training segments (mean over folds)"] + [
+            f"{label} (mean ± sd over folds)" for _, label in metrics
+        ]
+        rows = []
+        for _, r in curve.iterrows():
+            rows.append(
+                [f"{r['fraction']:.0%}", f"{r['train_segments']:.0f}"]
+                + [
+                    f"{r[f'{k}_mean']:.3f} ± {0 if _missing(r[f'{k}_sd']) else r[f'{k}_sd']:.3f}"
+                    for k, _ in metrics
+                ]
+            )
+        blocks.append(("table", (header, rows)))
+    return blocks
+
+
+def crossval_markdown(cv: CrossValidation, *, backend: str, coder: str | None, seed: int) -> str:
+    """``report.md`` of a cross-validation: pooled scores, the human reference and, if computed, the learning curve."""
+    return blocks_markdown(_crossval_blocks(cv, backend=backend, coder=coder, seed=seed))
+
+
+def crossval_html(
+    cv: CrossValidation, images: dict[str, bytes], *, backend: str, coder: str | None, seed: int
+) -> str:
+    """``report.html`` of a cross-validation: self-contained, the learning curve embedded."""
+    return blocks_html(_crossval_blocks(cv, backend=backend, coder=coder, seed=seed), images)

@@ -31,6 +31,7 @@ __all__ = [
     "Evaluation",
     "GoldInfo",
     "HumanPair",
+    "HumanReference",
     "Interval",
     "ModelInfo",
     "PairLink",
@@ -371,6 +372,28 @@ class Evaluation:
         )
 
 
+@dataclass(frozen=True)
+class HumanReference:
+    """A second human coder scored against the coder a cross-validation learns from, as a reference.
+
+    ``summary`` holds the same keys as a score's summary (macro F1 over codes, ...), with the
+    learning coder's codes as gold, on the segments both coded.
+    """
+
+    coders: tuple[str, str]  # (the coder learned from, the other coder)
+    segments: int
+    documents: int
+    summary: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "coders": list(self.coders),
+            "segments": self.segments,
+            "documents": self.documents,
+            "summary": dict(self.summary),
+        }
+
+
 @dataclass
 class CrossValidation:
     """The result of :func:`~mpsoc_nlp.evaluation.cross_validate`: pooled out-of-fold scores and per-fold scores."""
@@ -382,6 +405,7 @@ class CrossValidation:
     folds: np.ndarray
     learning_curve: pd.DataFrame | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    human: HumanReference | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -393,4 +417,6 @@ class CrossValidation:
         }
         if self.learning_curve is not None:
             out["learning_curve"] = self.learning_curve.to_dict(orient="records")
+        if self.human is not None:
+            out["human_reference"] = self.human.to_dict()
         return out

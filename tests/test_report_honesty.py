@@ -159,3 +159,45 @@ def test_verdicts_say_too_few_and_flag_a_one_point_human_range(corpus, tmp_path)
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     v = next(v for v in metrics["verdicts"] if v["name"] == frequent[0])
     assert v["degenerate_range"] is True and v["min_positives"] == positives[frequent[0]]
+
+
+# -- crossval: a report page like evaluate's, a learning curve that says what it draws ---------------
+def test_crossval_writes_report_html_and_draws_the_human_reference(corpus, double_docs, tmp_path, capsys):
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+    from sklearn.metrics import f1_score
+
+    from mpsoc_nlp import Codebook
+
+    data = _write(corpus[corpus["document_id"].isin(double_docs[:10])], tmp_path / "dobbel.csv")
+    out = tmp_path / "cv"
+    argv = ["crossval", str(data), "--out", str(out), "--folds", "3", "--learning-curve", "--coder", "A"]
+    assert main(argv) == 0
+    assert "report.html" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    ref = metrics["human_reference"]
+    shared = corpus[corpus["document_id"].isin(double_docs[:10])]
+    a = shared[shared["coder"] == "A"].set_index("segment_id")["codes"]
+    b = shared[shared["coder"] == "B"].set_index("segment_id")["codes"]
+    ids = [s for s in a.index if s in b.index]
+    assert ref["coders"] == ["A", "B"] and ref["segments"] == len(ids)
+    cb = Codebook.default()
+    ya, yb = cb.encode([a[s] for s in ids]), cb.encode([b[s] for s in ids])
+    present = ya.sum(axis=0) > 0
+    assert ref["summary"]["macro_f1"] == pytest.approx(f1_score(ya[:, present], yb[:, present], average="macro"))
+
+    png = (out / "learning_curve.png").read_bytes()
+    legend = Image.open(io.BytesIO(png)).text["Description"]
+    assert "band: mean ± 1 sd over folds" in legend
+    assert "B vs A (human), macro F1, codes" in legend
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "http://" not in page and "https://" not in page
+    embedded = page.split('src="data:image/png;base64,', 1)[1].split('"', 1)[0]
+    assert base64.b64decode(embedded) == png
+    assert "Human reference: coder B scored against A" in page
+    assert "(mean ± sd over folds)" in page and 'class="num"' in page
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert "| B vs A (human, " in md and np.isfinite(ref["summary"]["macro_f1"])
