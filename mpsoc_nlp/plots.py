@@ -97,38 +97,49 @@ def _save(fig: Any, path: Any) -> None:
     _pyplot().close(fig)
 
 
-def plot_confusion(entries: Sequence[ConfusionMatrix], path: Any, *, dimension: str) -> None:
-    """Confusion matrices (one panel per pair of coders) of community types or valences as a PNG."""
+def plot_confusion(entries: Sequence[ConfusionMatrix], path: Any, *, dimension: str) -> list[str]:
+    """Confusion matrices (one panel per pair of coders) of community types or valences as a PNG.
+
+    Colour is the share of the row (with a colour bar); every cell shows its count, zeros in grey.
+    Returns the colour bar's label (also in the PNG's ``Description``).
+    """
     plt = _pyplot()
     n = max(len(entries), 1)
     labels = entries[0].labels if entries else []
-    size = 1.4 + 0.62 * len(labels)
-    fig, axes = plt.subplots(1, n, figsize=(size * n + 0.4, size + 0.6), dpi=120, squeeze=False, layout="constrained")
+    size = 1.6 + 0.75 * len(labels)
+    fig, axes = plt.subplots(1, n, figsize=(size * n + 1.2, size + 0.9), dpi=120, squeeze=False, layout="constrained")
+    image = None
     for ax, e in zip(axes[0], entries, strict=False):
         mat = np.asarray(e.matrix, dtype=float)
         share = mat / np.maximum(mat.sum(axis=1, keepdims=True), 1e-12)
-        ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+        image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
         for i in range(mat.shape[0]):
             for j in range(mat.shape[1]):
                 v = mat[i, j]
-                if v == 0:
-                    continue
                 text = f"{v:.0f}" if abs(v - round(v)) < 0.05 else f"{v:.1f}"
-                ax.text(
-                    j, i, text, ha="center", va="center", fontsize=9, color="white" if share[i, j] > 0.55 else "black"
-                )
+                colour = "#9a9a9a" if v == 0 else "white" if share[i, j] > 0.5 else "#111111"
+                ax.text(j, i, text, ha="center", va="center", fontsize=10, color=colour,
+                        fontweight="normal" if v == 0 else "bold")
         ax.set_xticks(range(len(e.labels)))
-        ax.set_xticklabels(e.labels, rotation=35, ha="right", fontsize=9)
+        ax.set_xticklabels(e.labels, rotation=35, ha="right", fontsize=9.5)
         ax.set_yticks(range(len(e.labels)))
-        ax.set_yticklabels(e.labels, fontsize=9)
+        ax.set_yticklabels(e.labels, fontsize=9.5)
         ax.set_ylabel(f"{e.rows} (rows)", fontsize=10)
         ax.set_xlabel(f"{e.columns} (columns)", fontsize=10)
         ax.set_title(f"{e.rows} vs {e.columns}", fontsize=10)
     for ax in axes[0][len(entries) :]:
         ax.axis("off")
+    bar_label = "share of the row coder's uses of the label"
+    if image is not None:
+        bar = fig.colorbar(image, ax=list(axes[0]), shrink=0.8, pad=0.02)
+        bar.set_label(bar_label, fontsize=9)
+        bar.ax.tick_params(labelsize=8)
     what = "community types" if dimension == "type" else "valences"
-    fig.suptitle(f"Confusion of {what}: counts; colour = share of the row", fontsize=11)
-    _save(fig, path)
+    title = f"Confusion of {what}: numbers are counts; colour = share of the row"
+    fig.suptitle(title, fontsize=11)
+    fig.savefig(path, metadata={"Software": None, "Title": title, "Description": f"colour bar: {bar_label}"})
+    plt.close(fig)
+    return [bar_label]
 
 
 def _plot_series(ev: Evaluation) -> list[tuple[str, Comparison, str]]:

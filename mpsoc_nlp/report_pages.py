@@ -36,9 +36,9 @@ EVALUATION_PLOTS = (
 
 #: A verdict in a word or two, for tables.
 VERDICT_WORDS = {
-    "within": "within the human range",
-    "below": "below the human range",
-    "above": "above the human range",
+    "within": "within",
+    "below": "below",
+    "above": "above",
     "too_few": "too few segments to decide",
     "not_available": "n/a",
     "undefined": "undefined",
@@ -144,7 +144,11 @@ def _evaluation_blocks(ev: Evaluation) -> list[tuple[str, Any]]:
             ["level", "name", f"model, mean over coders ({stat_label})"]
             + [f"model vs {h} [interval]" for h in humans]
             + [f"{a} vs {b} [interval]" for a, b in pairs]
-            + ["human range", f"fewest positives of a human coder (of {MIN_POSITIVES} needed)", "verdict"]
+            + [
+                "human range",
+                f"fewest positives of a human coder (of {MIN_POSITIVES} needed)",
+                "verdict: vs the human range",
+            ]
         )
         rows = []
         for v in ev.verdicts:
@@ -172,7 +176,9 @@ def _evaluation_blocks(ev: Evaluation) -> list[tuple[str, Any]]:
         blocks.append(
             (
                 "p",
-                "Per code: " + ", ".join(f"{n} {VERDICT_WORDS[k]}" for k, n in sorted(counts.items())) + ".",
+                "Per code, against the range of the human coders: "
+                + ", ".join(f"{n} {VERDICT_WORDS[k]}" for k, n in sorted(counts.items()))
+                + ".",
             )
         )
     else:
@@ -393,13 +399,14 @@ def _inline_html(text: str) -> str:
 
 
 _HTML_STYLE = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1280px;margin:2em auto;padding:0 1em;
 color:#222;line-height:1.45}
 div.table{overflow-x:auto;margin:.6em 0 1.2em}
 table{border-collapse:collapse;font-size:.9em}
 th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}
 th{background:#f0f0f0;font-weight:600}
-td.num,th.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
+th.num{text-align:right}th{min-width:4em}
+td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
 td.name{white-space:nowrap;font-weight:500}
 tbody tr:nth-child(even){background:#fafafa}
 code{font-size:.95em}figure{margin:1em 0}figure img{max-width:100%;border:1px solid #ddd}

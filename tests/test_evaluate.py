@@ -291,3 +291,27 @@ def test_f1_interval_matches_scikit_learn_and_covers_the_estimate():
     assert low < est < high and high - low < 0.3
     assert (est, low, high) == f1_interval(a, b, groups, n_resamples=300, seed=2)
     assert math.isnan(f1_interval(np.zeros(4, bool), np.zeros(4, bool), [1, 1, 2, 2])[0])
+
+
+def test_report_tables_align_numbers_keep_intervals_whole_and_say_mean(report):
+    import html as html_lib
+    import io
+
+    from PIL import Image
+
+    out = report[1]
+    page = (out / "report.html").read_text(encoding="utf-8")
+    cells = re.findall(r'<td( class="(\w+)")?>(.*?)</td>', page)
+    intervals = [(cls, text) for _, cls, text in cells if re.fullmatch(r"-?\d\.\d+ \[-?\d\.\d+, -?\d\.\d+\]", text)]
+    assert len(intervals) > 100 and all(cls == "num" for cls, _ in intervals)  # right-aligned, not wrapped
+    assert re.search(r"td\.num\{[^}]*text-align:right[^}]*white-space:nowrap", page)
+    names = [html_lib.unescape(text) for _, cls, text in cells if cls == "name"]
+    assert "geografisk:positiv" in names  # code names as plain text, not squeezed into <code>
+    assert "model, mean over coders (Cohen&#x27;s kappa)" in page or "model, mean over coders (Cohen's kappa)" in page
+    md = (out / "report.md").read_text(encoding="utf-8")
+    head = next(line for line in md.splitlines() if line.startswith("| level | name | model, mean over coders"))
+    rule = md.splitlines()[md.splitlines().index(head) + 1]
+    assert rule.startswith("|---|---|---:|") and rule.endswith("|---|")  # names left, numbers right, verdict left
+    for png in ("confusion_type.png", "confusion_valence.png"):
+        meta = Image.open(io.BytesIO((out / png).read_bytes())).text
+        assert "colour bar: share of the row" in meta["Description"] and "numbers are counts" in meta["Title"]
