@@ -294,7 +294,12 @@ def test_crossval_and_evaluate_work_on_the_transformer_backend(
     assert main(["crossval", str(train_csv), "--out", str(tmp_path / "cv"), "--backend", "transformer",
                  "--model", str(tiny_model), "--config", str(cfg), "--folds", "2"]) == 0
     assert (tmp_path / "cv" / "metrics.json").is_file()
-    assert main(["evaluate", str(trained), str(train_csv), "--out", str(tmp_path / "ev"), "--resamples", "20"]) == 0
+    # the gold is the training file: refused by default, scored and labelled with --include-training-data
+    argv = ["evaluate", str(trained), str(train_csv), "--out", str(tmp_path / "ev"), "--resamples", "20"]
+    assert main(argv) == 2
+    assert main([*argv, "--include-training-data"]) == 0
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["training_data_scores"] is True and metrics["training_overlap"]["files"] == [train_csv.name]
 
 
 def test_validation_split_keeps_documents_whole() -> None:
