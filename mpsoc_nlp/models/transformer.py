@@ -62,6 +62,7 @@ from ._hf import (
     torch_threads,
 )
 from .base import BaseCoder, as_code_sets, check_texts
+from .folder import METADATA_KEYS
 from .thresholds import tune_thresholds
 
 __all__ = ["TransformerCoder", "DEFAULT_MODEL"]
@@ -1000,8 +1001,7 @@ class TransformerCoder(BaseCoder):
         model.best_epoch_ = meta.get("best_epoch")
         pw = meta.get("pos_weight")
         model.pos_weight_ = np.asarray([pw[c] for c in codebook.codes]) if pw else None
-        model.metadata_ = {k: meta[k] for k in ("name", "training_data", "metrics", "coder", "created", "seed")
-                           if k in meta}
+        model.metadata_ = {k: meta[k] for k in METADATA_KEYS if k in meta}
         return model
 
 
