@@ -7,6 +7,7 @@ import logging
 import re
 import shutil
 import sys
+import time
 import zlib
 from collections import Counter
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from ._fs import PathArg, atomic_write_text, check_output_path, is_our_folder, s
 from ._version import __version__
 from .errors import InputError, InputProblem
 from .io.cells import check_row_limit
-from .io.frames import as_inputs, input_name, is_frame
+from .io.frames import as_frame, as_inputs, input_name, is_frame
 from .io.predictions import PROBA_PREFIX, PredictionWriter, output_format
 from .io.segments import iter_segment_chunks
 from .io.tables import (
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["PARTS_KIND", "classify", "merge_predictions", "parse_shard", "predict_frame", "prediction_metadata"]
 
 logger = logging.getLogger(__name__)
+progress_logger = logging.getLogger("mpsoc_nlp.progress")
 
 #: The kind of folder in the marker of a ``--resume`` run's ``OUT.parts/``.
 PARTS_KIND = "classify-parts"
@@ -396,7 +398,10 @@ def classify(
         counts["with_codes"] += int(pred["codes"].map(len).gt(0).sum())
         counts["review"] += int(pred["review"].sum())
 
-    with tqdm(total=None, unit=" segments", disable=not show, file=sys.stderr, desc="classifying") as bar:
+    total = _expected_rows(paths, sheet) if show and shard_kn is None else None
+    with tqdm(total=total, unit=" segments", disable=not show, file=sys.stderr, desc="classifying") as bar:
+        # a Slurm log or a redirected stderr: a plain line now and then instead of a bar
+        step = bar.update if show else _ChunkLog().update
         if parts is None:
             with open_writer() as writer:
                 for _, pred, _ in predictions():
@@ -404,17 +409,17 @@ def classify(
                         continue
                     writer.write(pred)
                     tally(pred)
-                    bar.update(len(pred))
+                    step(len(pred))
                 if not writer.rows:
                     write_empty(writer)
         else:
-            bar.update(counts["segments"])
+            step(counts["segments"])
             for i, pred, cols in predictions():
                 if pred is not None:
                     name = f"part-{i:07d}.jsonl"
                     state.setdefault("parts", {})[name] = _write_part(parts / name, pred)
                     tally(pred)
-                    bar.update(len(pred))
+                    step(len(pred))
                 totals = {k: counts[k] for k in ("segments", "with_codes", "review")}
                 state.update(done=i + 1, columns=cols, counts=totals)
                 atomic_write_text(parts / "state.json", json.dumps(state, ensure_ascii=False), replace=True)
@@ -429,6 +434,34 @@ def classify(
         counts["selections"] = getattr(writer, "written", 0)
     counts["out"] = str(out_p)
     return counts
+
+
+def _expected_rows(paths: Sequence[Any], sheet: str | int | None) -> int | None:
+    """Segments the inputs hold, for the progress bar's total: ``None`` unless every input is a table."""
+    total = 0
+    for p in paths:
+        n = len(as_frame(p)) if is_frame(p) else count_rows(p, sheet=sheet)
+        if n is None:
+            return None
+        total += n
+    return total
+
+
+class _ChunkLog:
+    """Progress for a log file: one line on the ``mpsoc_nlp.progress`` logger at most every ``every`` seconds."""
+
+    def __init__(self, every: float = 30.0) -> None:
+        self.every = every
+        self.start = self.last = time.monotonic()
+        self.done = 0
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            rate = self.done / max(now - self.start, 1e-9)
+            progress_logger.info("classified %d segments (%.0f segments/s)", self.done, rate)
 
 
 def _check_shard(path: Path, fmt: str, meta: dict[str, Any] | None) -> list[InputProblem]:
