@@ -174,10 +174,10 @@ def test_prepare_never_overwrites_without_force_and_force_replaces_only_its_own_
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
-    with pytest.raises(OutputExistsError, match="was not written by prepare-model"):
+    with pytest.raises(OutputExistsError, match="is not a pretrained-model folder that mpsoc wrote"):
         prepare_model("multilingual-e5-small", out=foreign, force=True)
     assert (foreign / "notes.txt").read_text() == "keep me"
-    assert (e5_folder / PROVENANCE).is_file()
+    assert (e5_folder / PROVENANCE).is_file() and (e5_folder / ".mpsoc-output.json").is_file()
 
 
 def test_frozen_e5_coder_trains_and_classifies_through_the_cli(e5_folder, tmp_path, capsys):
