@@ -147,6 +147,10 @@ def train(
         ),
     ] = False,
     jobs: JobsOpt = -1,
+    name: Annotated[
+        Optional[str],
+        typer.Option("--name", help="The model's name in reports and projects (default: the --out folder's name)."),
+    ] = None,
     force: ForceOpt = False,
     codebook: CodebookOpt = None,
     sheet: SheetOpt = None,
@@ -173,6 +177,7 @@ def train(
         force=force,
         sheet=sheet,
         columns=_column_map(text_column, codes_column, document_id_column),
+        name=name,
         progress=_progress,
         jobs=jobs,
         protect=_read(codebook, config),
@@ -288,16 +293,32 @@ def evaluate(
         int, typer.Option("--seed", help="Seed of the bootstrap: the same seed gives the same intervals.")
     ] = 0,
     sheet: SheetOpt = None,
+    include_training_data: Annotated[
+        bool,
+        typer.Option(
+            "--include-training-data",
+            help="Also score gold documents the model was trained on (labelled as training-data scores).",
+        ),
+    ] = False,
 ) -> None:
-    """Evaluate a model against human coders, as one more coder; write a report folder."""
+    """Evaluate a model against human coders, as one more coder; write a report folder.
+
+    Gold documents the model was trained on are left out of the scores (and named) unless
+    --include-training-data is given.
+    """
     from .report_folders import evaluate_to_folder
     from .reporting import STATISTIC_LABELS
 
-    ev = evaluate_to_folder(model_dir, gold, out, force=force, n_resamples=resamples, seed=seed, sheet=sheet)
+    ev = evaluate_to_folder(
+        model_dir, gold, out, force=force, n_resamples=resamples, seed=seed, sheet=sheet,
+        include_training_data=include_training_data,
+    )
+    if ev.overlap.found:
+        typer.echo(f"WARNING: {ev.overlap.message()}")
     typer.echo(
         f"Evaluated the model on {ev.gold.segments} segments in {ev.gold.documents} documents, coded by "
         + ", ".join(ev.gold.coders)
-        + "."
+        + (" (TRAINING-DATA SCORES: the model was trained on some of these)." if ev.overlap.mode == "included" else ".")
     )
     for note in ev.notes:
         typer.echo(note)
@@ -360,7 +381,7 @@ def crossval(
                 f"  {r['fraction']:>4.0%} of training documents, {r['train_segments']:>6.0f} segments: "
                 f"{r['macro_f1_mean']:.3f}"
             )
-    typer.echo(f"Wrote {out}/report.md")
+    typer.echo(f"Wrote {out}/report.html, report.md, metrics.json")
 
 
 @app.command()

@@ -17,8 +17,10 @@ from .agreement.views import BINARY_STATISTICS, SET_STATISTICS, segment_agreemen
 from .codebook import Codebook
 from .errors import InputError
 from .models.base import BaseCoder
+from .provenance import seen_mask, training_overlap
 from .results import (
     LEVEL_KEYS,
+    MIN_POSITIVES,
     VERDICTS,
     CoderLinks,
     Comparison,
@@ -249,6 +251,7 @@ def _verdicts(
             continue
         by_coder_mean: dict[str, float | None] = {h: float(np.mean(v)) for h, v in model_values.items()}
         model = float(np.mean([x for v in model_values.values() for x in v])) if model_values else None
+        positives = _positives([comparisons[h_id] for _, _, h_id, _, _ in human_pairs], level, name)
         lows = [h.interval.low for h in human if h.interval.low is not None]
         highs = [h.interval.high for h in human if h.interval.high is not None]
         ests = [h.interval.estimate for h in human if h.interval.estimate is not None]
@@ -256,14 +259,33 @@ def _verdicts(
         high = max(highs) if highs else (max(ests) if ests else None)
         if model is None or low is None or high is None:
             verdict = "undefined"
+        elif positives is not None and positives < MIN_POSITIVES:
+            verdict = "too_few"
         elif model < low - 1e-12:
             verdict = "below"
         elif model > high + 1e-12:
             verdict = "above"
         else:
             verdict = "within"
-        out.append(Verdict(level, name, stat, human, model, by_coder_mean, low, high, verdict))
+        out.append(Verdict(level, name, stat, human, model, by_coder_mean, low, high, verdict, positives))
     return out
+
+
+def _positives(human_comparisons: list[Comparison], level: str, name: str) -> int | None:
+    """The fewest positive segments a human coder gave in the human-vs-human comparisons (segments, for sets).
+
+    Only people count: a model that never gives a code a human gives often is plainly below, not undecided.
+    """
+    found: list[int] = []
+    for comp in human_comparisons:
+        if level == "set":
+            found.append(comp.segments)
+            continue
+        row = comp.agreement[level].get(name)
+        if row is None or row.counts.both is None:
+            continue
+        found += [row.counts.both + (only or 0) for only in row.counts.only.values()]
+    return min(found) if found else None
 
 
 def _codes_cell(codes: Any) -> str:
@@ -281,8 +303,20 @@ def evaluate_model(
     confidence: float = 0.95,
     statistic: str = "cohen_kappa",
     sheet: str | int | None = None,
+    include_training_data: bool = False,
 ) -> Evaluation:
     """Evaluate a model as one more coder beside the human coders of ``gold``.
+
+    A verdict needs enough data: where a human coder of a compared pair gave a code to fewer than
+    ``MIN_POSITIVES`` (10) of the segments both coded, the verdict is ``too_few`` ("too few
+    segments to decide"), since kappa then swings on one or two segments; for whole sets, fewer
+    than 10 segments. A human range of one point (people agree identically on every resample) is
+    flagged as ``degenerate_range``.
+
+    Gold documents the model was trained on (found by file sha256, document ids or segment ids,
+    see :mod:`mpsoc_nlp.provenance`) are left out of the scores unless ``include_training_data``;
+    either way the result's ``overlap`` says so, and with ``include_training_data`` the scores are
+    labelled as training-data scores.
 
     The model codes every gold segment. For each human coder it is compared with that coder on
     all the coder's segments; and for each pair of human coders, on the segments both coded, the
@@ -307,6 +341,8 @@ def evaluate_model(
         The bootstrap (resampling documents).
     statistic : {'cohen_kappa', 'krippendorff_alpha', 'gwet_ac1', 'percent_agreement', 'f1'}
         The statistic of the verdicts.
+    include_training_data : bool
+        Score the gold documents the model was trained on too (training-data scores).
 
     Returns
     -------
@@ -348,6 +384,22 @@ def evaluate_model(
         raise InputError(
             f"segment {sid!r} has different document_ids for different coders; a segment lies in one document"
         )
+
+    overlap = training_overlap(getattr(model, "metadata_", {}).get("training_data"), segments, files)
+    if overlap.found:
+        if include_training_data:
+            overlap.mode = "included"
+        else:
+            overlap.mode = "excluded"
+            segments = segments.loc[~seen_mask(segments, overlap)].reset_index(drop=True)
+            if segments.empty:
+                raise InputError(
+                    f"every gold document ({overlap.gold_documents}) was in the model's training data, so nothing is "
+                    "left to score; give documents the model has not seen, or pass --include-training-data to score "
+                    "them anyway (labelled as training-data scores)"
+                )
+            humans = sorted(segments["coder"].unique().tolist())
+        logger.warning("%s", overlap.message())
 
     unique = segments.drop_duplicates("segment_id").reset_index(drop=True)
     base_cols = [c for c in ("segment_id", "document_id", "genre", "text") if c in unique.columns]
@@ -468,6 +520,7 @@ def evaluate_model(
         settings=settings,
         human_vs_human=bool(human_pairs),
         notes=notes,
+        overlap=overlap,
         comparisons=comparisons,
         by_coder=by_coder,
         verdicts=verdicts,

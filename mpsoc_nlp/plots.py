@@ -8,45 +8,74 @@ from typing import Any, TypeGuard
 import numpy as np
 
 from .reporting import STATISTIC_LABELS, _missing
-from .results import Comparison, ConfusionMatrix, Evaluation
+from .results import Comparison, ConfusionMatrix, Evaluation, HumanReference
 
-__all__ = ["plot_confusion", "plot_learning_curve", "plot_model_vs_humans", "plot_per_code"]
+__all__ = [
+    "CURVE_BAND",
+    "CURVE_METRICS",
+    "plot_confusion",
+    "plot_learning_curve",
+    "plot_model_vs_humans",
+    "plot_per_code",
+]
 
 _VERDICT_COLOURS = {"within": "#1b9e77", "below": "#d95f02", "above": "#7570b3"}
 _SERIES_COLOURS = ("#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 _HUMAN_COLOUR = "#444444"
 
 
-def plot_learning_curve(curve: Any, path: Any, *, title: str = "How scores grow with coded segments") -> None:
-    """A PNG of mean F1 (with ±1 sd over folds) against the number of training segments."""
-    import matplotlib
+#: The metrics a learning curve draws, with their labels.
+CURVE_METRICS = (
+    ("macro_f1", "macro F1, codes"),
+    ("type_macro_f1", "macro F1, community types"),
+    ("valence_macro_f1", "macro F1, valences"),
+    ("any_community_f1", "F1, any community"),
+)
+#: What the band around each learning curve is.
+CURVE_BAND = "band: mean ± 1 sd over folds"
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+def plot_learning_curve(
+    curve: Any,
+    path: Any,
+    *,
+    human: HumanReference | None = None,
+    title: str = "How scores grow with coded segments",
+) -> list[str]:
+    """A PNG of mean scores (with a band of ±1 sd over folds) against the number of training segments.
+
+    With ``human``, each metric's value for the second human coder is drawn as a dashed line of the
+    same colour. Returns the legend's labels (also written into the PNG's ``Description``).
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 5), dpi=120, layout="constrained")
     x = curve["train_segments"].to_numpy()
-    for key, label in (
-        ("macro_f1", "macro F1, codes"),
-        ("type_macro_f1", "macro F1, community types"),
-        ("valence_macro_f1", "macro F1, valences"),
-        ("any_community_f1", "F1, any community"),
-    ):
+    for k, (key, label) in enumerate(CURVE_METRICS):
         if f"{key}_mean" not in curve:
             continue
+        colour = _SERIES_COLOURS[k % len(_SERIES_COLOURS)]
         m = curve[f"{key}_mean"].to_numpy()
         s = curve[f"{key}_sd"].fillna(0).to_numpy()
-        ax.plot(x, m, marker="o", label=label)
-        ax.fill_between(x, m - s, m + s, alpha=0.15)
+        ax.plot(x, m, marker="o", color=colour, label=f"{label} (mean over folds)")
+        ax.fill_between(x, m - s, m + s, color=colour, alpha=0.15, lw=0)
+        ref = human.summary.get(key) if human is not None else None
+        if _shown(ref):
+            a, b = human.coders  # type: ignore[union-attr]
+            ax.axhline(ref, color=colour, ls="--", lw=1.2, label=f"{b} vs {a} (human), {label}")
+    ax.fill_between([], [], [], color="#888", alpha=0.25, label=CURVE_BAND)
     ax.set_xlabel("coded training segments (mean over folds)")
     ax.set_ylabel("score on held-out documents")
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
-    ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
+    sub = CURVE_BAND
+    if human is not None:
+        sub += f"; dashed: {human.coders[1]} vs {human.coders[0]} on the {human.segments} segments both coded"
+    ax.set_title(f"{title}\n{sub}", fontsize=10)
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize=8, frameon=False)
+    fig.savefig(path, metadata={"Software": None, "Title": title, "Description": "; ".join(labels)})
     plt.close(fig)
+    return labels
 
 
 def _shown(x: float | None) -> TypeGuard[float]:
@@ -68,38 +97,49 @@ def _save(fig: Any, path: Any) -> None:
     _pyplot().close(fig)
 
 
-def plot_confusion(entries: Sequence[ConfusionMatrix], path: Any, *, dimension: str) -> None:
-    """Confusion matrices (one panel per pair of coders) of community types or valences as a PNG."""
+def plot_confusion(entries: Sequence[ConfusionMatrix], path: Any, *, dimension: str) -> list[str]:
+    """Confusion matrices (one panel per pair of coders) of community types or valences as a PNG.
+
+    Colour is the share of the row (with a colour bar); every cell shows its count, zeros in grey.
+    Returns the colour bar's label (also in the PNG's ``Description``).
+    """
     plt = _pyplot()
     n = max(len(entries), 1)
     labels = entries[0].labels if entries else []
-    size = 1.4 + 0.62 * len(labels)
-    fig, axes = plt.subplots(1, n, figsize=(size * n + 0.4, size + 0.6), dpi=120, squeeze=False, layout="constrained")
+    size = 1.6 + 0.75 * len(labels)
+    fig, axes = plt.subplots(1, n, figsize=(size * n + 1.2, size + 0.9), dpi=120, squeeze=False, layout="constrained")
+    image = None
     for ax, e in zip(axes[0], entries, strict=False):
         mat = np.asarray(e.matrix, dtype=float)
         share = mat / np.maximum(mat.sum(axis=1, keepdims=True), 1e-12)
-        ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+        image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
         for i in range(mat.shape[0]):
             for j in range(mat.shape[1]):
                 v = mat[i, j]
-                if v == 0:
-                    continue
                 text = f"{v:.0f}" if abs(v - round(v)) < 0.05 else f"{v:.1f}"
-                ax.text(
-                    j, i, text, ha="center", va="center", fontsize=9, color="white" if share[i, j] > 0.55 else "black"
-                )
+                colour = "#9a9a9a" if v == 0 else "white" if share[i, j] > 0.5 else "#111111"
+                ax.text(j, i, text, ha="center", va="center", fontsize=10, color=colour,
+                        fontweight="normal" if v == 0 else "bold")
         ax.set_xticks(range(len(e.labels)))
-        ax.set_xticklabels(e.labels, rotation=35, ha="right", fontsize=9)
+        ax.set_xticklabels(e.labels, rotation=35, ha="right", fontsize=9.5)
         ax.set_yticks(range(len(e.labels)))
-        ax.set_yticklabels(e.labels, fontsize=9)
+        ax.set_yticklabels(e.labels, fontsize=9.5)
         ax.set_ylabel(f"{e.rows} (rows)", fontsize=10)
         ax.set_xlabel(f"{e.columns} (columns)", fontsize=10)
         ax.set_title(f"{e.rows} vs {e.columns}", fontsize=10)
     for ax in axes[0][len(entries) :]:
         ax.axis("off")
+    bar_label = "share of the row coder's uses of the label"
+    if image is not None:
+        bar = fig.colorbar(image, ax=list(axes[0]), shrink=0.8, pad=0.02)
+        bar.set_label(bar_label, fontsize=9)
+        bar.ax.tick_params(labelsize=8)
     what = "community types" if dimension == "type" else "valences"
-    fig.suptitle(f"Confusion of {what}: counts; colour = share of the row", fontsize=11)
-    _save(fig, path)
+    title = f"Confusion of {what}: numbers are counts; colour = share of the row"
+    fig.suptitle(title, fontsize=11)
+    fig.savefig(path, metadata={"Software": None, "Title": title, "Description": f"colour bar: {bar_label}"})
+    plt.close(fig)
+    return [bar_label]
 
 
 def _plot_series(ev: Evaluation) -> list[tuple[str, Comparison, str]]:

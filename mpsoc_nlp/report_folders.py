@@ -3,8 +3,8 @@
 An evaluation folder holds ``metrics.json`` (every number), ``report.md`` and a self-contained
 ``report.html`` (plots embedded, no links out), the plots as PNG files, and
 ``disagreements.xlsx`` (each segment on which the coders and the model differ, side by side).
-A cross-validation folder holds ``metrics.json``, ``report.md``, ``predictions.csv`` (out of
-fold) and, with a learning curve, ``learning_curve.csv`` and ``.png``. Folders are written
+A cross-validation folder holds ``metrics.json``, ``report.md``, a self-contained ``report.html``,
+``predictions.csv`` (out of fold) and, with a learning curve, ``learning_curve.csv`` and ``.png``. Folders are written
 atomically: built under a temporary name and renamed into place. ``metrics.json`` has one NaN
 policy everywhere: an undefined number is ``null``.
 """
@@ -142,6 +142,7 @@ def evaluate_to_folder(
     confidence: float = 0.95,
     sheet: str | int | None = None,
     model: Any = None,
+    include_training_data: bool = False,
 ) -> Evaluation:
     """Evaluate a model folder against human coders and write the report folder ``out``.
 
@@ -152,7 +153,7 @@ def evaluate_to_folder(
     check_output_path(out, [model_dir, *input_paths(gold)], force=force, kind=EVALUATION_KIND)  # before the work
     evaluation = evaluate_model(
         model if model is not None else model_dir, gold, n_resamples=n_resamples, seed=seed,
-        confidence=confidence, sheet=sheet,
+        confidence=confidence, sheet=sheet, include_training_data=include_training_data,
     )
     if model is not None:
         evaluation.model.model = str(model_dir)
@@ -175,7 +176,7 @@ def write_crossval(
     ``rows`` are the segments cross-validated, in the order of ``cv``'s arrays.
     """
     from .plots import plot_learning_curve
-    from .reporting import crossval_markdown
+    from .report_pages import CROSSVAL_PLOTS, crossval_html, crossval_markdown
 
     tmp = Path(folder)
     write_metrics({"backend": backend, "coder": coder, "seed": seed, **cv.to_dict()}, tmp / "metrics.json")
@@ -188,5 +189,9 @@ def write_crossval(
     pred.to_csv(tmp / "predictions.csv", index=False, encoding="utf-8")
     if cv.learning_curve is not None:
         cv.learning_curve.to_csv(tmp / "learning_curve.csv", index=False)
-        plot_learning_curve(cv.learning_curve, tmp / "learning_curve.png")
-    (tmp / "report.md").write_text(crossval_markdown(cv, backend=backend, coder=coder, seed=seed), encoding="utf-8")
+        plot_learning_curve(cv.learning_curve, tmp / "learning_curve.png", human=cv.human)
+    images = {file: (tmp / file).read_bytes() for file, _ in CROSSVAL_PLOTS if (tmp / file).is_file()}
+    md = crossval_markdown(cv, backend=backend, coder=coder, seed=seed)
+    (tmp / "report.md").write_text(md, encoding="utf-8")
+    page = crossval_html(cv, images, backend=backend, coder=coder, seed=seed)
+    (tmp / "report.html").write_text(page, encoding="utf-8")

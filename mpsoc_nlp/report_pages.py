@@ -1,16 +1,29 @@
-"""The evaluation report (``mpsoc evaluate``) as blocks, rendered as Markdown and as self-contained HTML.
+"""The report pages of ``mpsoc evaluate`` and ``mpsoc crossval`` as blocks, rendered as Markdown and as
+self-contained HTML.
 
 No statistics here: every number comes from the :class:`~mpsoc_nlp.results.Evaluation`.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .reporting import STATISTIC_LABELS, SUMMARY_LABELS, _ci, _missing
-from .results import Comparison, Evaluation, Interval, Verdict
+from .results import MIN_POSITIVES, Comparison, CrossValidation, Evaluation, HumanReference, Interval, Verdict
 
-__all__ = ["EVALUATION_PLOTS", "evaluation_html", "evaluation_markdown"]
+__all__ = [
+    "CROSSVAL_PLOTS",
+    "EVALUATION_PLOTS",
+    "blocks_html",
+    "blocks_markdown",
+    "crossval_html",
+    "crossval_markdown",
+    "evaluation_html",
+    "evaluation_markdown",
+    "html_table",
+    "numeric_columns",
+]
 
 #: The plots of an evaluation report: file name and caption.
 EVALUATION_PLOTS = (
@@ -21,10 +34,27 @@ EVALUATION_PLOTS = (
 )
 
 
+#: A verdict in a word or two, for tables.
+VERDICT_WORDS = {
+    "within": "within",
+    "below": "below",
+    "above": "above",
+    "too_few": "too few segments to decide",
+    "not_available": "n/a",
+    "undefined": "undefined",
+}
+
+
 def _verdict_word(v: Verdict) -> str:
-    return {"within": "within", "below": "below", "above": "above", "not_available": "n/a", "undefined": "undefined"}[
-        v.verdict
-    ]
+    return VERDICT_WORDS[v.verdict]
+
+
+def _human_range(v: Verdict) -> str:
+    if v.human_low is None or v.human_high is None:
+        return "–"
+    if v.degenerate_range:
+        return f"{v.human_low:.2f} – {v.human_high:.2f} (one point)"
+    return f"{v.human_low:.2f} – {v.human_high:.2f}"
 
 
 def _interval(s: Interval, digits: int = 2) -> str:
@@ -49,7 +79,16 @@ def _evaluation_blocks(ev: Evaluation) -> list[tuple[str, Any]]:
     humans = gold.coders
     stat_label = STATISTIC_LABELS.get(st.verdict_statistic, st.verdict_statistic)
     blocks: list[tuple[str, Any]] = []
-    blocks.append(("h1", f"Evaluation of the model {model.model_name or model.model} as one more coder"))
+    training_scores = ev.overlap.mode == "included"
+    blocks.append(
+        (
+            "h1",
+            f"Evaluation of the model {model.model_name or model.model} as one more coder"
+            + (": TRAINING-DATA SCORES" if training_scores else ""),
+        )
+    )
+    if ev.overlap.found:
+        blocks.append(("warn", ev.overlap.message()))
     blocks.append(
         (
             "list",
@@ -60,6 +99,16 @@ def _evaluation_blocks(ev: Evaluation) -> list[tuple[str, Any]]:
                 + (f" from {', '.join(gold.files)}" if gold.files else "")
                 + "; coded by "
                 + ", ".join(f"{h} ({gold.segments_per_coder[h]} segments)" for h in humans)
+                + "."
+                + (
+                    f" Left out: {len(ev.overlap.documents)} documents the model was trained on "
+                    f"({', '.join(ev.overlap.documents)})."
+                    if ev.overlap.mode == "excluded"
+                    else " These include documents the model was trained on." if training_scores else ""
+                ),
+                "Checked for overlap with the training data: "
+                + (", ".join(ev.overlap.checked) if ev.overlap.checked else "nothing (the model records no training "
+                   "files or ids)")
                 + ".",
                 f"Intervals: {st.confidence:.0%} percentile bootstrap intervals, {st.resamples} resamples of "
                 "whole "
@@ -82,24 +131,40 @@ def _evaluation_blocks(ev: Evaluation) -> list[tuple[str, Any]]:
                 "human coders (its mean over the coders, on the segments they share) against the range of the human "
                 f"coders' {stat_label} with each other, from the lowest lower bound to the highest upper bound of "
                 "their intervals. *Below* means the model agrees with people less than people agree with each "
-                "other; *within*, about as well.",
+                "other; *within*, about as well. "
+                f"*Too few* means a human coder gave the code (type, valence) to fewer than {MIN_POSITIVES} of the "
+                f"segments both coded (for whole sets: fewer than {MIN_POSITIVES} segments): kappa then swings on one "
+                "or two segments, so no verdict is given. A human range of one point (*one point*, e.g. 1.00 – "
+                "1.00) means the coders agreed identically in every resample; the model's intervals show how far "
+                "it is from that.",
             )
         )
+        model_comp = {h: comps[ev.by_coder[h].pairs[0].model] for h in humans if len(ev.by_coder[h].pairs) == 1}
         header = (
-            ["", "name", f"model ({stat_label})"]
-            + [f"model vs {h}" for h in humans]
-            + [f"{a} vs {b}" for a, b in pairs]
-            + ["human range", "verdict"]
+            ["level", "name", f"model, mean over coders ({stat_label})"]
+            + [f"model vs {h} [interval]" for h in humans]
+            + [f"{a} vs {b} [interval]" for a, b in pairs]
+            + [
+                "human range",
+                f"fewest positives of a human coder (of {MIN_POSITIVES} needed)",
+                "verdict: vs the human range",
+            ]
         )
         rows = []
         for v in ev.verdicts:
             human_by_pair = {h.coders: h.interval for h in v.human}
             rows.append(
-                [v.level, f"`{v.name}`", _num_or_dash(v.model)]
-                + [_num_or_dash(v.model_by_coder.get(h)) for h in humans]
+                [v.level, v.name, _num_or_dash(v.model)]
+                + [
+                    _interval(model_comp[h].statistic(v.level, v.name, v.statistic))
+                    if h in model_comp
+                    else _num_or_dash(v.model_by_coder.get(h))
+                    for h in humans
+                ]
                 + [_interval(human_by_pair.get(p, Interval())) for p in pairs]
                 + [
-                    f"{_num_or_dash(v.human_low)} – {_num_or_dash(v.human_high)}",
+                    _human_range(v),
+                    "–" if v.min_positives is None else str(v.min_positives),
                     f"**{_verdict_word(v)}**",
                 ]
             )
@@ -111,10 +176,9 @@ def _evaluation_blocks(ev: Evaluation) -> list[tuple[str, Any]]:
         blocks.append(
             (
                 "p",
-                "Per code: "
-                + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(counts.items()))
-                + " the range "
-                "of the human coders.",
+                "Per code, against the range of the human coders: "
+                + ", ".join(f"{n} {VERDICT_WORDS[k]}" for k, n in sorted(counts.items()))
+                + ".",
             )
         )
     else:
@@ -154,7 +218,7 @@ def _evaluation_blocks(ev: Evaluation) -> list[tuple[str, Any]]:
                     verdict = verdict_of.get((level, name))
                     rows.append(
                         [
-                            f"`{name}`",
+                            name,
                             _ci_of(mcomp, level, name, "cohen_kappa"),
                             _ci_of(hc, level, name, "cohen_kappa"),
                             _ci_of(mcomp, level, name, "f1"),
@@ -199,7 +263,7 @@ def _evaluation_blocks(ev: Evaluation) -> list[tuple[str, Any]]:
         for code, s in sc["per_code"].items():
             rows.append(
                 [
-                    f"`{code}`",
+                    code,
                     _num_or_dash(s["precision"]),
                     _num_or_dash(s["recall"]),
                     _ci_of(comp, "code", code, "f1"),
@@ -258,24 +322,60 @@ def _evaluation_blocks(ev: Evaluation) -> list[tuple[str, Any]]:
     return blocks
 
 
+_NUMBER = re.compile(
+    r"^(–|-?\d[\d.]* ?%?( \[-?[\d.]+, -?[\d.]+\])?( ± [\d.]+)?|-?[\d.]+ – -?[\d.]+( \(one point\))?)$"
+)
+
+
+def numeric_columns(rows: list[list[str]], width: int) -> list[bool]:
+    """Which columns hold numbers (a value, ``0.81 [0.72, 0.88]``, ``0.81 ± 0.05``, or a dash): right-aligned."""
+    out = []
+    for j in range(width):
+        cells = [str(r[j]) for r in rows if j < len(r)]
+        out.append(bool(cells) and all(_NUMBER.match(c) for c in cells) and any(c != "–" for c in cells))
+    return out
+
+
+def html_table(header: list[str], rows: list[list[str]]) -> str:
+    """A table: numbers right-aligned and never wrapped (intervals stay on one line), text left-aligned."""
+    numeric = numeric_columns(rows, len(header))
+
+    def cls(j: int) -> str:
+        return ' class="num"' if numeric[j] else ' class="name"' if j == 0 else ""
+
+    return (
+        '<div class="table"><table><thead><tr>'
+        + "".join(f"<th{cls(j)}>{_inline_html(h)}</th>" for j, h in enumerate(header))
+        + "</tr></thead><tbody>"
+        + "".join(
+            "<tr>" + "".join(f"<td{cls(j)}>{_inline_html(c)}</td>" for j, c in enumerate(row)) + "</tr>"
+            for row in rows
+        )
+        + "</tbody></table></div>"
+    )
+
+
 def _md_cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def evaluation_markdown(evaluation: Evaluation) -> str:
-    """``report.md`` of an evaluation; plots are linked as the PNG files beside it."""
+def blocks_markdown(blocks: list[tuple[str, Any]]) -> str:
+    """Report blocks as Markdown; plots are linked as the PNG files beside it."""
     out: list[str] = []
-    for kind, content in _evaluation_blocks(evaluation):
+    for kind, content in blocks:
         if kind in ("h1", "h2", "h3"):
             out += [f"{'#' * int(kind[1])} {content}", ""]
         elif kind == "p":
             out += [content, ""]
+        elif kind == "warn":
+            out += [f"> **Warning.** {content}", ""]
         elif kind == "list":
             out += [f"- {item}" for item in content] + [""]
         elif kind == "table":
             header, rows = content
+            numeric = numeric_columns(rows, len(header))
             out.append("| " + " | ".join(_md_cell(h) for h in header) + " |")
-            out.append("|" + "|".join("---" if i < 2 else "---:" for i in range(len(header))) + "|")
+            out.append("|" + "|".join("---:" if num else "---" for num in numeric) + "|")
             out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
             out.append("")
         elif kind == "img":
@@ -284,9 +384,13 @@ def evaluation_markdown(evaluation: Evaluation) -> str:
     return "\n".join(out)
 
 
+def evaluation_markdown(evaluation: Evaluation) -> str:
+    """``report.md`` of an evaluation; plots are linked as the PNG files beside it."""
+    return blocks_markdown(_evaluation_blocks(evaluation))
+
+
 def _inline_html(text: str) -> str:
     import html
-    import re
 
     text = html.escape(str(text), quote=False)
     text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
@@ -295,41 +399,43 @@ def _inline_html(text: str) -> str:
 
 
 _HTML_STYLE = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1280px;margin:2em auto;padding:0 1em;
 color:#222;line-height:1.45}
-table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.9em}
-th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right;vertical-align:top}
-th{background:#f0f0f0}td:first-child,th:first-child,td:nth-child(2),th:nth-child(2){text-align:left}
+div.table{overflow-x:auto;margin:.6em 0 1.2em}
+table{border-collapse:collapse;font-size:.9em}
+th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}
+th{background:#f0f0f0;font-weight:600}
+th.num{text-align:right}th{min-width:4em}
+td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
+td.name{white-space:nowrap;font-weight:500}
+tbody tr:nth-child(even){background:#fafafa}
 code{font-size:.95em}figure{margin:1em 0}figure img{max-width:100%;border:1px solid #ddd}
-figcaption{color:#555;font-size:.9em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
+figcaption{color:#555;font-size:.9em}
+.warn{background:#fff3cd;border:2px solid #d39e00;padding:.6em .8em;border-radius:4px}
+h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
 """
 
 
-def evaluation_html(evaluation: Evaluation, images: dict[str, bytes]) -> str:
-    """``report.html``: self-contained (inline style, the plots embedded as base64 PNG, no links out)."""
+def blocks_html(blocks: list[tuple[str, Any]], images: dict[str, bytes], *, title: str = "Report") -> str:
+    """Report blocks as self-contained HTML (inline style, the plots embedded as base64 PNG, no links out)."""
     import base64
     import html
 
-    title = "Evaluation"
     body: list[str] = []
-    for kind, content in _evaluation_blocks(evaluation):
+    for kind, content in blocks:
         if kind in ("h1", "h2", "h3"):
             if kind == "h1":
                 title = str(content)
             body.append(f"<{kind}>{_inline_html(content)}</{kind}>")
         elif kind == "p":
             body.append(f"<p>{_inline_html(content)}</p>")
+        elif kind == "warn":
+            body.append(f'<p class="warn" role="alert"><strong>Warning.</strong> {_inline_html(content)}</p>')
         elif kind == "list":
             body.append("<ul>" + "".join(f"<li>{_inline_html(i)}</li>" for i in content) + "</ul>")
         elif kind == "table":
             header, rows = content
-            body.append(
-                "<table><thead><tr>"
-                + "".join(f"<th>{_inline_html(h)}</th>" for h in header)
-                + "</tr></thead><tbody>"
-                + "".join("<tr>" + "".join(f"<td>{_inline_html(c)}</td>" for c in row) + "</tr>" for row in rows)
-                + "</tbody></table>"
-            )
+            body.append(html_table(header, rows))
         elif kind == "img":
             file, caption = content
             data = images.get(file)
@@ -346,3 +452,116 @@ def evaluation_html(evaluation: Evaluation, images: dict[str, bytes]) -> str:
         + "\n".join(body)
         + "\n</body>\n</html>\n"
     )
+
+
+def evaluation_html(evaluation: Evaluation, images: dict[str, bytes]) -> str:
+    """``report.html``: self-contained (inline style, the plots embedded as base64 PNG, no links out)."""
+    return blocks_html(_evaluation_blocks(evaluation), images, title="Evaluation")
+
+
+# --------------------------------------------------------------------------------------------
+# Cross-validation (mpsoc crossval)
+# --------------------------------------------------------------------------------------------
+
+#: The plots of a cross-validation report.
+CROSSVAL_PLOTS = (("learning_curve.png", "Learning curve: scores on held-out documents against coded segments"),)
+
+
+def _score_tables(scores: dict[str, Any], human: HumanReference | None) -> list[tuple[str, Any]]:
+    """The tables of a :func:`~mpsoc_nlp.scores.score`: summary, per code, per type, per valence."""
+    blocks: list[tuple[str, Any]] = []
+    header = ["measure", "model (pooled out of fold)"]
+    if human is not None:
+        header.append(f"{human.coders[1]} vs {human.coders[0]} (human, {human.segments} segments)")
+    rows = []
+    for key, label in SUMMARY_LABELS:
+        if key in scores["summary"]:
+            row = [label, _num_or_dash(scores["summary"][key], 3)]
+            if human is not None:
+                row.append(_num_or_dash(human.summary.get(key), 3))
+            rows.append(row)
+    blocks.append(("table", (header, rows)))
+    for section, head in (("per_code", "code"), ("per_type", "community type"), ("per_valence", "valence")):
+        if section not in scores:
+            continue
+        rows = [
+            [
+                name,
+                _num_or_dash(m["precision"], 3),
+                _num_or_dash(m["recall"], 3),
+                _num_or_dash(m["f1"], 3),
+                _num_or_dash(m["kappa"], 3),
+                str(m["support"]),
+                str(m["predicted"]),
+            ]
+            for name, m in scores[section].items()
+        ]
+        blocks.append(
+            ("table", ([head, "precision", "recall", "F1", "Cohen's kappa", "gold used it", "model used it"], rows))
+        )
+    return blocks
+
+
+def _crossval_blocks(cv: CrossValidation, *, backend: str, coder: str | None, seed: int) -> list[tuple[str, Any]]:
+    from .plots import CURVE_BAND, CURVE_METRICS
+
+    blocks: list[tuple[str, Any]] = [("h1", f"Cross-validation: {backend} coder")]
+    blocks.append(
+        (
+            "p",
+            f"{len(cv.fold_scores)} folds grouped by document (no interview or journal is split between training "
+            f"and test); codes of coder `{coder}`; seed {seed}. Scores pool the out-of-fold predictions.",
+        )
+    )
+    if cv.human is not None:
+        a, b = cv.human.coders
+        blocks.append(
+            (
+                "p",
+                f"Human reference: coder {b} scored against {a} (as gold, like the model) on the "
+                f"{cv.human.segments} segments both coded ({cv.human.documents} documents).",
+            )
+        )
+    else:
+        blocks.append(("p", "Human reference: none (no second coder coded the same segments)."))
+    blocks.append(("h2", f"Pooled out-of-fold scores ({cv.scores['n_segments']} segments)"))
+    blocks += _score_tables(cv.scores, cv.human)
+    curve = cv.learning_curve
+    if curve is not None:
+        blocks.append(("h2", "Learning curve"))
+        blocks.append(
+            (
+                "p",
+                "Each fold's model is trained again on 20 %, 40 %, ... of its training documents (whole documents) "
+                f"and scored on the same held-out fold. Points are means over folds; {CURVE_BAND}"
+                + ("; dashed lines are the human reference." if cv.human is not None else "."),
+            )
+        )
+        blocks.append(("img", CROSSVAL_PLOTS[0]))
+        metrics = [(k, label) for k, label in CURVE_METRICS if f"{k}_mean" in curve]
+        header = ["share of training documents", "training segments (mean over folds)"] + [
+            f"{label} (mean ± sd over folds)" for _, label in metrics
+        ]
+        rows = []
+        for _, r in curve.iterrows():
+            rows.append(
+                [f"{r['fraction']:.0%}", f"{r['train_segments']:.0f}"]
+                + [
+                    f"{r[f'{k}_mean']:.3f} ± {0 if _missing(r[f'{k}_sd']) else r[f'{k}_sd']:.3f}"
+                    for k, _ in metrics
+                ]
+            )
+        blocks.append(("table", (header, rows)))
+    return blocks
+
+
+def crossval_markdown(cv: CrossValidation, *, backend: str, coder: str | None, seed: int) -> str:
+    """``report.md`` of a cross-validation: pooled scores, the human reference and, if computed, the learning curve."""
+    return blocks_markdown(_crossval_blocks(cv, backend=backend, coder=coder, seed=seed))
+
+
+def crossval_html(
+    cv: CrossValidation, images: dict[str, bytes], *, backend: str, coder: str | None, seed: int
+) -> str:
+    """``report.html`` of a cross-validation: self-contained, the learning curve embedded."""
+    return blocks_html(_crossval_blocks(cv, backend=backend, coder=coder, seed=seed), images)

@@ -1,26 +1,19 @@
 """Render results for people as plain text and Markdown tables. No statistics here.
 
-The evaluation report (Markdown and HTML pages) is in :mod:`mpsoc_nlp.report_pages`, every plot
+The report pages of evaluate and crossval (Markdown and HTML) are in :mod:`mpsoc_nlp.report_pages`, every plot
 in :mod:`mpsoc_nlp.plots`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from .results import CrossValidation
+from typing import Any
 
 __all__ = [
     "STATISTIC_LABELS",
     "SUMMARY_LABELS",
     "agreement_text",
-    "crossval_markdown",
     "format_summary",
-    "scores_markdown",
     "scores_text",
     "segment_agreement_text",
 ]
@@ -84,28 +77,6 @@ SUMMARY_LABELS = (
 )
 
 
-def scores_markdown(scores: dict[str, Any], *, title: str = "Scores") -> str:
-    """Markdown tables of :func:`mpsoc_nlp.evaluation.score` output."""
-    lines = [f"## {title}", "", f"{scores['n_segments']} segments.", "", "| measure | value |", "|---|---:|"]
-    for key, label in SUMMARY_LABELS:
-        if key in scores["summary"]:
-            lines.append(f"| {label} | {_f(scores['summary'][key])} |")
-    for section, head in (("per_code", "code"), ("per_type", "community type"), ("per_valence", "valence")):
-        if section not in scores:
-            continue
-        lines += [
-            "",
-            f"| {head} | precision | recall | F1 | Cohen's kappa | gold | predicted |",
-            "|---|---:|---:|---:|---:|---:|---:|",
-        ]
-        for name, m in scores[section].items():
-            lines.append(
-                f"| `{name}` | {_f(m['precision'])} | {_f(m['recall'])} | {_f(m['f1'])} | {_f(m['kappa'])} "
-                f"| {m['support']} | {m['predicted']} |"
-            )
-    return "\n".join(lines)
-
-
 def scores_text(scores: dict[str, Any]) -> str:
     """A compact plain-text table of per-code F1 and kappa, for the terminal."""
     width = max(len(c) for c in scores["per_code"])
@@ -117,42 +88,6 @@ def scores_text(scores: dict[str, Any]) -> str:
     for key, label in SUMMARY_LABELS:
         if key in scores["summary"]:
             lines.append(f"  {label}: {_f(scores['summary'][key])}")
-    return "\n".join(lines)
-
-
-def crossval_markdown(cv: CrossValidation, *, backend: str, coder: str | None, seed: int) -> str:
-    """``report.md`` of a cross-validation: pooled scores and, if computed, the learning curve."""
-    md = [
-        f"# Cross-validation: {backend} coder",
-        "",
-        f"{len(cv.fold_scores)} folds grouped by document (no interview or journal is split between training and "
-        f"test); codes of coder `{coder}`; seed {seed}. Scores pool the out-of-fold predictions.",
-        "",
-        scores_markdown(cv.scores, title="Pooled out-of-fold scores"),
-    ]
-    if cv.learning_curve is not None:
-        md += [
-            "",
-            "## Learning curve",
-            "",
-            "![learning curve](learning_curve.png)",
-            "",
-            _curve_md(cv.learning_curve),
-        ]
-    return "\n".join(md) + "\n"
-
-
-def _curve_md(curve: pd.DataFrame) -> str:
-    cols = [c for c in ("macro_f1", "type_macro_f1", "valence_macro_f1", "any_community_f1") if f"{c}_mean" in curve]
-    lines = [
-        "| share of training documents | segments | " + " | ".join(cols) + " |",
-        "|---:|---:|" + "---:|" * len(cols),
-    ]
-    for _, r in curve.iterrows():
-        vals = " | ".join(
-            f"{r[f'{c}_mean']:.3f} ± {0 if r[f'{c}_sd'] != r[f'{c}_sd'] else r[f'{c}_sd']:.3f}" for c in cols
-        )
-        lines.append(f"| {r['fraction']:.0%} | {r['train_segments']:.0f} | {vals} |")
     return "\n".join(lines)
 
 

@@ -17,8 +17,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from .provenance import Overlap
+
 __all__ = [
     "LEVEL_KEYS",
+    "MIN_POSITIVES",
     "VERDICTS",
     "CoderLinks",
     "Comparison",
@@ -28,6 +31,7 @@ __all__ = [
     "Evaluation",
     "GoldInfo",
     "HumanPair",
+    "HumanReference",
     "Interval",
     "ModelInfo",
     "PairLink",
@@ -40,11 +44,18 @@ __all__ = [
 Level = Literal["code", "type", "valence", "set"]
 #: The key of each level in ``metrics.json``.
 LEVEL_KEYS: dict[str, str] = {"code": "per_code", "type": "per_type", "valence": "per_valence", "set": "sets"}
+#: The fewest positive segments (of a code, community type or valence) that each human coder of a
+#: compared pair must have given, on the segments both coded, for a verdict; for whole sets, the
+#: fewest segments.
+#: Below that, kappa and its interval swing on one or two segments, and the verdict is ``too_few``.
+MIN_POSITIVES = 10
 #: What each verdict says, in words.
 VERDICTS = {
     "within": "within the range of the human coders",
     "below": "below the range of the human coders",
     "above": "above the range of the human coders",
+    "too_few": f"too few segments to decide: a human coder gave it to fewer than {MIN_POSITIVES} of the segments "
+    "compared",
     "not_available": "not available: one human coder, so no human-vs-human range",
     "undefined": "undefined: the statistic is not defined on these segments",
 }
@@ -166,6 +177,13 @@ class Verdict:
     human_low: float | None
     human_high: float | None
     verdict: str
+    #: the fewest positive segments any coder of the compared pairs gave (segments, for whole sets)
+    min_positives: int | None = None
+
+    @property
+    def degenerate_range(self) -> bool:
+        """The human range is one point (people agree identically on every resample, e.g. at 1.00)."""
+        return self.human_low is not None and self.human_high is not None and self.human_high - self.human_low < 1e-9
 
     @property
     def verdict_text(self) -> str:
@@ -183,6 +201,8 @@ class Verdict:
             "human_high": self.human_high,
             "verdict": self.verdict,
             "verdict_text": self.verdict_text,
+            "min_positives": self.min_positives,
+            "degenerate_range": self.degenerate_range,
         }
 
 
@@ -304,6 +324,9 @@ class Evaluation:
         Long format (``segment_id``, ``document_id``, ``coder``, ``codes``), the model included.
     predictions : DataFrame
         The model's predictions for every gold segment (see :func:`~mpsoc_nlp.classification.predict_frame`).
+    overlap : Overlap
+        How the gold data overlapped the model's training data, and whether those documents were
+        left out (``excluded``) or scored as training data (``included``).
     """
 
     library_version: str
@@ -321,6 +344,7 @@ class Evaluation:
     disagreements: pd.DataFrame
     ratings: pd.DataFrame
     predictions: pd.DataFrame
+    overlap: Overlap = field(default_factory=Overlap)
 
     FORMAT = "mpsoc-evaluation/1"
 
@@ -336,6 +360,8 @@ class Evaluation:
                 "settings": self.settings.to_dict(),
                 "human_vs_human": self.human_vs_human,
                 "notes": list(self.notes),
+                "training_overlap": self.overlap.to_dict(),
+                "training_data_scores": self.overlap.mode == "included",
                 "comparisons": [c.to_dict() for c in self.comparisons.values()],
                 "by_coder": {h: links.to_dict() for h, links in self.by_coder.items()},
                 "verdicts": [v.to_dict() for v in self.verdicts],
@@ -344,6 +370,28 @@ class Evaluation:
                 "disagreements": {"segments": len(self.disagreements), "of": self.gold.segments},
             }
         )
+
+
+@dataclass(frozen=True)
+class HumanReference:
+    """A second human coder scored against the coder a cross-validation learns from, as a reference.
+
+    ``summary`` holds the same keys as a score's summary (macro F1 over codes, ...), with the
+    learning coder's codes as gold, on the segments both coded.
+    """
+
+    coders: tuple[str, str]  # (the coder learned from, the other coder)
+    segments: int
+    documents: int
+    summary: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "coders": list(self.coders),
+            "segments": self.segments,
+            "documents": self.documents,
+            "summary": dict(self.summary),
+        }
 
 
 @dataclass
@@ -357,6 +405,7 @@ class CrossValidation:
     folds: np.ndarray
     learning_curve: pd.DataFrame | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    human: HumanReference | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -368,4 +417,6 @@ class CrossValidation:
         }
         if self.learning_curve is not None:
             out["learning_curve"] = self.learning_curve.to_dict(orient="records")
+        if self.human is not None:
+            out["human_reference"] = self.human.to_dict()
         return out

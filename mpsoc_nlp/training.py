@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from ._fs import PathArg, sha256_file
+from ._fs import PathArg
 from .codebook import Codebook
 from .corpus import select_coder, summarize
 from .errors import InputError
@@ -20,6 +20,7 @@ from .io.segments import read_segments
 from .models.base import BaseCoder
 from .models.embedding_cache import share_embeddings
 from .models.folder import BACKENDS, backend_class
+from .provenance import describe, id_fingerprint
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -36,7 +37,11 @@ Backend = Literal["linear", "transformer"]
 def data_fingerprint(
     segments: pd.DataFrame, paths: Sequence[PathArg] = (), codebook: Codebook | None = None
 ) -> dict[str, Any]:
-    """Counts and sha256 of the training inputs, never their text."""
+    """Counts, sha256 of the training files and salted hashes of the ids, never the text.
+
+    The id hashes let ``mpsoc evaluate`` find gold documents the model was trained on (see
+    :mod:`mpsoc_nlp.provenance`).
+    """
     summary = summarize(segments, codebook)
     return {
         "segments": summary["segments"],
@@ -44,7 +49,8 @@ def data_fingerprint(
         "codes": summary.get("codes", {}),
         "share_no_code": summary.get("share_no_code"),
         "genres": summary.get("genres", {}),
-        "files": [{"name": Path(p).name, "sha256": sha256_file(p)} for p in paths],
+        "files": describe(paths),
+        "ids": id_fingerprint(segments),
     }
 
 

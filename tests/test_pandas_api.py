@@ -77,7 +77,9 @@ def test_classify_evaluate_crossval_and_agreement_take_frames(frame_model, excel
     assert written["source_file"].eq("DataFrame").all()
     assert written["source_row"].tolist() == a_rows.index.tolist()
 
-    evaluation = mpsoc_nlp.evaluate_model(frame_model, excel_frame, n_resamples=20)
+    # the model was trained on this frame: score it anyway, labelled as training-data scores
+    evaluation = mpsoc_nlp.evaluate_model(frame_model, excel_frame, n_resamples=20, include_training_data=True)
+    assert evaluation.overlap.mode == "included"
     assert sorted(evaluation.scores) == ["A", "B"]
     assert len(evaluation.predictions) == excel_frame["segment_id"].nunique()
 

@@ -245,7 +245,7 @@ def test_a_missing_hub_model_exits_2_with_instructions(
     err = capsys.readouterr().err
     assert code == 2
     assert "model 'NbAiLab/nb-bert-base' is not available offline" in err
-    assert "huggingface-cli download NbAiLab/nb-bert-base --local-dir nb-bert-base" in err
+    assert "hf download NbAiLab/nb-bert-base --local-dir nb-bert-base" in err
     assert "--model /path/to/nb-bert-base" in err and "Traceback" not in err
     code = main(["train", str(train_csv), "--out", str(tmp_path / "m"), "--backend", "transformer",
                  "--model", str(tmp_path / "no-such-folder"), "--folds", "0"])
@@ -294,7 +294,12 @@ def test_crossval_and_evaluate_work_on_the_transformer_backend(
     assert main(["crossval", str(train_csv), "--out", str(tmp_path / "cv"), "--backend", "transformer",
                  "--model", str(tiny_model), "--config", str(cfg), "--folds", "2"]) == 0
     assert (tmp_path / "cv" / "metrics.json").is_file()
-    assert main(["evaluate", str(trained), str(train_csv), "--out", str(tmp_path / "ev"), "--resamples", "20"]) == 0
+    # the gold is the training file: refused by default, scored and labelled with --include-training-data
+    argv = ["evaluate", str(trained), str(train_csv), "--out", str(tmp_path / "ev"), "--resamples", "20"]
+    assert main(argv) == 2
+    assert main([*argv, "--include-training-data"]) == 0
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["training_data_scores"] is True and metrics["training_overlap"]["files"] == [train_csv.name]
 
 
 def test_validation_split_keeps_documents_whole() -> None:

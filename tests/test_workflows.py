@@ -154,6 +154,7 @@ def test_crossval_with_learning_curve(tmp_path, train_file, capsys):
         "learning_curve.png",
         "metrics.json",
         "predictions.csv",
+        "report.html",
         "report.md",
     ]
     curve = pd.read_csv(out / "learning_curve.csv")

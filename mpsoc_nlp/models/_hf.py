@@ -92,7 +92,7 @@ def _bring_in_message(name: str, cache: Path) -> str:
     return (
         f"model {name!r} is not available offline: it is not a local folder and not in the Hugging Face "
         f"cache ({cache}). Bring the weights in: on a machine with internet run "
-        f"'huggingface-cli download {name} --local-dir {local}' (or 'git clone https://huggingface.co/{name}'), "
+        f"'hf download {name} --local-dir {local}' (or 'git clone https://huggingface.co/{name}'), "
         f"copy the folder {local}/ to this machine (for a secure enclave: through its import route), "
         f"then pass the folder: --model /path/to/{local}. "
         "Alternatively copy a whole Hugging Face cache and set HF_HOME to it. See training/README.md."

@@ -33,6 +33,13 @@ def model_card(meta: dict[str, Any]) -> str:
             if data.get("files")
             else "",
         ]
+    ids = data.get("ids") if data else None
+    if ids:
+        lines.append(
+            f"- training ids: salted hashes of {len(ids.get('documents', []))} document ids and "
+            f"{len(ids.get('segments', []))} segment ids (pseudonyms, not text), so that `mpsoc evaluate` can tell "
+            "gold documents the model was trained on"
+        )
     lines += [
         "",
         "## Codes, training positives and decision thresholds",

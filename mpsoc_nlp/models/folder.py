@@ -32,6 +32,7 @@ __all__ = [
     "MODEL_KIND",
     "is_legacy_model_folder",
     "model_digest",
+    "METADATA_KEYS",
     "BACKENDS",
     "backend_class",
     "read_model_json",
@@ -43,6 +44,9 @@ FORMAT_VERSION = 1
 MODEL_JSON = "model.json"
 #: The kind of folder in the marker of a model folder (what ``train --force`` may replace).
 MODEL_KIND = "model"
+
+#: The keys of ``model.json`` that a loaded coder keeps as ``metadata_`` (and writes back on ``save``).
+METADATA_KEYS = ("name", "created", "coder", "seed", "training_data", "metrics")
 
 BACKENDS: dict[str, str] = {
     "linear": "mpsoc_nlp.models.linear:LinearCoder",

@@ -28,6 +28,7 @@ from ..codebook import Codebook
 from ..errors import InputError, ModelError
 from . import features as hashing
 from .base import BaseCoder, as_code_sets, check_texts
+from .folder import METADATA_KEYS
 from .thresholds import tune_thresholds
 
 __all__ = ["FEATURE_SCHEMES", "LinearCoder"]
@@ -375,7 +376,7 @@ class LinearCoder(BaseCoder):
         model.thresholds_ = np.asarray(meta["thresholds"], dtype=np.float64)
         model.n_train_ = int(meta.get("n_train", 0))
         model.positives_ = np.asarray([meta.get("positives", {}).get(c, 0) for c in codebook.codes])
-        model.metadata_ = {k: meta[k] for k in ("training_data", "metrics", "coder", "created") if k in meta}
+        model.metadata_ = {k: meta[k] for k in METADATA_KEYS if k in meta}
         vocab = folder / VOCABULARY
         if vocab.is_file():
             model.vocabulary_ = json.loads(vocab.read_text(encoding="utf-8"))

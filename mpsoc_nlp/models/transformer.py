@@ -71,6 +71,7 @@ from .finetune import (  # noqa: F401
     epoch_batches,
     epoch_line,
 )
+from .folder import METADATA_KEYS
 from .frozen import embed, fit_frozen
 
 __all__ = ["TransformerCoder", "DEFAULT_MODEL"]
@@ -602,6 +603,5 @@ class TransformerCoder(BaseCoder):
         model.best_epoch_ = meta.get("best_epoch")
         pw = meta.get("pos_weight")
         model.pos_weight_ = np.asarray([pw[c] for c in codebook.codes]) if pw else None
-        model.metadata_ = {k: meta[k] for k in ("name", "training_data", "metrics", "coder", "created", "seed")
-                           if k in meta}
+        model.metadata_ = {k: meta[k] for k in METADATA_KEYS if k in meta}
         return model

@@ -36,10 +36,15 @@ _TEXT_EXTENSIONS = (".txt", ".docx", ".doc", ".rtf", ".odt", ".pdf", ".md", ".ht
 
 @dataclass
 class ProjectCode:
+    """A code of the project. ``guid`` is the key to compare (lower case, no braces); ``spelled`` is the
+    GUID exactly as the project wrote it, the one to write back (exact-matching readers such as
+    QualCoder compare ``guid == targetGUID``, and NVivo writes upper case)."""
+
     guid: str
     name: str
     path: tuple[str, ...]
     codable: bool
+    spelled: str = ""
 
 
 @dataclass
@@ -188,7 +193,8 @@ def load_project(
                 parts = tuple(p.strip() for p in name.split("::")) if "::" in name else (name,)
                 cpath = parents + parts
                 if g is not None:
-                    codes[g] = ProjectCode(g, name, cpath, (c.get("isCodable") or "true").strip().lower() != "false")
+                    codable = (c.get("isCodable") or "true").strip().lower() != "false"
+                    codes[g] = ProjectCode(g, name, cpath, codable, spelled=(c.get("guid") or "").strip())
                 walk(c, cpath)
 
         cb = _child(root, "CodeBook")

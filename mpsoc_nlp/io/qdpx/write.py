@@ -416,13 +416,14 @@ class QdpxWriter:
             model_user = _uuid("user", self.model_user_name)
             if not any(_guid(u.get("guid")) == model_user for u in _children(users, "User")):
                 ET.SubElement(users, q("User"), {"guid": model_user, "name": self.model_user_name})
-            # codes: the project's own where they map to exactly one codebook code, else ours
+            # codes: the project's own where they map to exactly one codebook code, else ours; a project's
+            # code is referred to by its GUID exactly as the project spells it
             table = read_mapping(self.mapping, self.codebook) if self.mapping is not None else None
             code_map, _, _ = _code_map(project, self.codebook, table)
             target: dict[str, str] = {}
             for g, codes in code_map.items():
                 if len(codes) == 1 and codes[0] not in target:
-                    target[codes[0]] = g
+                    target[codes[0]] = project.codes[g].spelled or g
             missing = [c for c in self.codebook.codes if c not in target]
             if missing:
                 cb = _child(root, "CodeBook")
