@@ -1,5 +1,7 @@
 """The shared options of the ``mpsoc`` commands and the small helpers that turn them into library arguments.
 
+``-v`` becomes the package's log handler here too (:func:`_configure_logging`).
+
 :mod:`mpsoc_nlp.cli` imports these; it holds only the commands and the entry point. Helpers import
 the library lazily so that ``mpsoc --help`` stays fast.
 """
@@ -36,6 +38,7 @@ __all__ = [
     "StrategyOpt",
     "_progress",
     "_backend_params",
+    "_configure_logging",
 ]
 
 # the commands' log records keep the CLI's logger name
@@ -135,3 +138,20 @@ def _backend_params(backend: str, config: Path | None, model: str | None, keep_v
     from .training import backend_params
 
     return backend_params(backend, config, model=model, keep_vocabulary=keep_vocabulary)
+
+
+class _CliHandler(logging.StreamHandler):
+    """The handler the command adds (and replaces when run again in one process)."""
+
+
+def _configure_logging(level: int) -> None:
+    """Log the package's messages to stderr; the root logger (and whoever listens there) is left alone."""
+    pkg = logging.getLogger("mpsoc_nlp")
+    for old in [h for h in pkg.handlers if isinstance(h, _CliHandler)]:
+        pkg.removeHandler(old)
+    handler = _CliHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("mpsoc: %(levelname)s: %(message)s"))
+    pkg.addHandler(handler)
+    pkg.setLevel(level)
+    # progress lines (one per epoch of fine-tuning) show even without -v, also when stderr is a file
+    logging.getLogger("mpsoc_nlp.progress").setLevel(min(level, logging.INFO))

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import signal
-import sys
 import threading
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -35,6 +34,7 @@ from ._cli_options import (
     _backend_params,
     _codebook,
     _column_map,
+    _configure_logging,
     _progress,
     _read,
     _transcript_options,
@@ -72,23 +72,6 @@ def _root(
         raise typer.Exit(2)
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     _configure_logging(level)
-
-
-class _CliHandler(logging.StreamHandler):
-    """The handler the command adds (and replaces when run again in one process)."""
-
-
-def _configure_logging(level: int) -> None:
-    """Log the package's messages to stderr; the root logger (and whoever listens there) is left alone."""
-    pkg = logging.getLogger("mpsoc_nlp")
-    for old in [h for h in pkg.handlers if isinstance(h, _CliHandler)]:
-        pkg.removeHandler(old)
-    handler = _CliHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("mpsoc: %(levelname)s: %(message)s"))
-    pkg.addHandler(handler)
-    pkg.setLevel(level)
-    # progress lines (one per epoch of fine-tuning) show even without -v, also when stderr is a file
-    logging.getLogger("mpsoc_nlp.progress").setLevel(min(level, logging.INFO))
 
 
 @app.command()
