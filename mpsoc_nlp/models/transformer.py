@@ -33,10 +33,7 @@ import copy
 import hashlib
 import json
 import logging
-import math
 import os
-import shutil
-import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,7 +47,6 @@ from ._hf import (
     check_remote_code,
     combine_windows,
     dist_info,
-    load_state,
     localize_auto_map,
     make_windows,
     pick_device,
@@ -58,18 +54,29 @@ from ._hf import (
     pickle_files,
     require_torch,
     resolve_model,
-    save_state,
     torch_threads,
 )
 from .base import BaseCoder, as_code_sets, check_texts
+
+# the fine-tuning loop's helpers lived here; they stay importable from this module
+from .finetune import (  # noqa: F401
+    FineTuneLoop,
+    _bce,
+    _cpu_state,
+    _macro_f1,
+    _nullcontext,
+    _sigmoid,
+    _tune,
+    _validation_split,
+    epoch_batches,
+    epoch_line,
+)
 from .folder import METADATA_KEYS
-from .thresholds import tune_thresholds
+from .frozen import embed, fit_frozen
 
 __all__ = ["TransformerCoder", "DEFAULT_MODEL"]
 
 logger = logging.getLogger(__name__)
-# one line per epoch; the CLI shows this logger's INFO lines on stderr even without -v (Slurm logs, files)
-_progress_log = logging.getLogger("mpsoc_nlp.progress")
 
 DEFAULT_MODEL = "NbAiLab/nb-bert-base"
 HEAD = "head.safetensors"
@@ -80,90 +87,6 @@ _NOT_SAVED = (*_RUNTIME_OPTIONS, "trust_remote_code")
 _LOAD_OPTIONS = (
     "device", "precision", "quantize", "num_threads", "eval_batch_size", "trust_remote_code", "review_band"
 )
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -60.0, 60.0)))
-
-
-def _tune(y: np.ndarray, proba: np.ndarray, min_positives: int) -> np.ndarray:
-    """Per-code thresholds where a code has ``min_positives`` positives, one shared threshold else."""
-    shared = float(tune_thresholds(y.reshape(-1, 1), proba.reshape(-1, 1), min_positives=1)[0])
-    return tune_thresholds(y, proba, min_positives=min_positives, default=shared)
-
-
-def _macro_f1(y: np.ndarray, pred: np.ndarray) -> float:
-    """Macro F1 over the codes that have positives in ``y`` (nan when none has)."""
-    scores = []
-    for j in range(y.shape[1]):
-        t = y[:, j].astype(bool)
-        if not t.any():
-            continue
-        p = pred[:, j].astype(bool)
-        tp = int((t & p).sum())
-        scores.append(2 * tp / max(int(t.sum()) + int(p.sum()), 1))
-    return float(np.mean(scores)) if scores else float("nan")
-
-
-def _bce(logits: np.ndarray, y: np.ndarray, pos_weight: np.ndarray) -> float:
-    """Mean binary cross-entropy with logits and per-code positive weights (as torch computes it)."""
-    log_p = -np.logaddexp(0.0, -logits)
-    log_not_p = -np.logaddexp(0.0, logits)
-    loss = -(pos_weight[None, :] * y * log_p + (1 - y) * log_not_p)
-    return float(loss.mean())
-
-
-def epoch_line(record: dict[str, Any], epochs: int, history: Sequence[dict[str, Any]], best: dict[str, Any]) -> str:
-    """One log line of a finished epoch: loss, validation macro-F1, seconds, best so far, time left.
-
-    >>> rec = {"epoch": 2, "train_loss": 0.41, "val_macro_f1": 0.5, "seconds": 30.0}
-    >>> epoch_line(rec, 10, [{"seconds": 34.0}, rec], {"score": 0.5, "epoch": 2})
-    'epoch 2/10: train loss 0.4100, validation macro-F1 0.500, 30 s, best 0.500 (epoch 2), at most 4 min left'
-    """
-    k = int(record["epoch"])
-    parts = [f"epoch {k}/{epochs}: train loss {record['train_loss']:.4f}"]
-    f1 = record.get("val_macro_f1")
-    if "val_loss" in record or f1 is not None:
-        parts.append(f"validation macro-F1 {f1:.3f}" if f1 is not None else f"validation loss {record['val_loss']:.4f}")
-    parts.append(f"{record['seconds']:.0f} s")
-    score = best.get("score")
-    if isinstance(score, float) and math.isfinite(score) and best.get("epoch"):
-        parts.append(f"best {score:.3f} (epoch {best['epoch']})")
-    seconds = [float(h["seconds"]) for h in history if "seconds" in h]
-    left = (epochs - k) * (sum(seconds) / len(seconds)) if seconds else 0.0
-    if k < epochs:
-        parts.append(f"at most {left / 60:.0f} min left" if left >= 90 else f"at most {left:.0f} s left")
-    return ", ".join(parts)
-
-
-def _validation_split(
-    n: int, groups: Sequence[Any] | None, fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, validation): whole documents go to validation until ``fraction`` is reached."""
-    idx = np.arange(n)
-    if fraction <= 0 or n < 4:
-        return idx, idx[:0]
-    rng = np.random.default_rng(seed)
-    if groups is not None:
-        g = np.asarray([str(x) for x in groups], dtype=object)
-        docs = np.array(sorted(set(g.tolist())), dtype=object)
-        if len(docs) >= 2:
-            docs = docs[rng.permutation(len(docs))]
-            val_docs: list[Any] = []
-            count = 0
-            for d in docs[:-1]:  # at least one document stays for training
-                if count >= fraction * n:
-                    break
-                val_docs.append(d)
-                count += int((g == d).sum())
-            is_val = np.isin(g, val_docs)
-            return idx[~is_val], idx[is_val]
-        logger.warning("all segments come from one document: the validation split cannot be grouped by document")
-    else:
-        logger.warning("no documents given: the validation split is drawn by segment, not grouped by document")
-    perm = rng.permutation(n)
-    k = max(1, int(round(fraction * n)))
-    return np.sort(perm[k:]), np.sort(perm[:k])
 
 
 class TransformerCoder(BaseCoder):
@@ -437,87 +360,11 @@ class TransformerCoder(BaseCoder):
     def _fit_frozen(
         self, source: Path, texts: list[str], y: np.ndarray, groups: list[str] | None, codebook: Codebook
     ) -> None:
-        from sklearn.model_selection import GroupKFold, KFold
-
-        tokenizer, encoder = self._load_parts(source, head=False, codebook=codebook, saved=False)
-        self.device_ = pick_device(self.device)
-        encoder.to(self.device_).eval()
-        self.tokenizer_, self.model_ = tokenizer, encoder
-        self.max_length_ = self._max_length(tokenizer, encoder)
-        t0 = time.perf_counter()
-        x = self._embed(texts, model=encoder)  # never the int8 copy: training features stay exact
-        logger.info("embedded %d segments in %.1f s", len(texts), time.perf_counter() - t0)
-        mean = x.mean(axis=0)
-        scale = x.std(axis=0)
-        scale[scale < 1e-8] = 1.0
-        coef, intercept = self._fit_heads((x - mean) / scale, y)
-        n = len(texts)
-        oof = None
-        if groups is not None and len(set(groups)) >= 2:
-            k = min(self.threshold_folds, len(set(groups)))
-            splits = list(GroupKFold(n_splits=k, shuffle=True, random_state=self.seed).split(x, groups=groups))
-        elif n >= 4:
-            k = min(self.threshold_folds, n)
-            splits = list(KFold(n_splits=k, shuffle=True, random_state=self.seed).split(x))
-        else:
-            splits = []
-        if splits:
-            oof = np.zeros(y.shape)
-            for tr, te in splits:
-                m, s = x[tr].mean(axis=0), x[tr].std(axis=0)
-                s[s < 1e-8] = 1.0
-                c, b = self._fit_heads((x[tr] - m) / s, y[tr])
-                oof[te] = _sigmoid(((x[te] - m) / s) @ c.T + b)
-        self.thresholds_ = _tune(y, oof, self.threshold_min_positives) if oof is not None else np.full(y.shape[1], 0.5)
-        self.head_coef_, self.head_intercept_ = coef, intercept
-        self.feature_mean_, self.feature_scale_ = mean, scale
-        self.history_: list[dict[str, Any]] = []
-        self.best_epoch_: int | None = None
-        self.n_validation_ = int(len(oof)) if oof is not None else 0
-        self.pos_weight_: np.ndarray | None = None
-
-    def _fit_heads(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from sklearn.exceptions import ConvergenceWarning
-        from sklearn.linear_model import LogisticRegression
-
-        coef = np.zeros((y.shape[1], x.shape[1]))
-        intercept = np.zeros(y.shape[1])
-        for j in range(y.shape[1]):
-            pos = int(y[:, j].sum())
-            if pos == 0 or pos == len(y):
-                intercept[j] = -20.0 if pos == 0 else 20.0
-                continue
-            clf = LogisticRegression(C=self.C, class_weight="balanced", max_iter=2000, random_state=self.seed)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                clf.fit(x, y[:, j])
-            coef[j] = clf.coef_[0]
-            intercept[j] = clf.intercept_[0]
-        return coef, intercept
+        fit_frozen(self, source, texts, y, groups, codebook)
 
     def _embed(self, texts: Sequence[str], model: Any = None) -> np.ndarray:
-        """Segment vectors of the frozen encoder: window vectors averaged per segment.
-
-        With an :class:`~mpsoc_nlp.models.embedding_cache.EmbeddingCache` attached (one training
-        run: its cross-validation folds and the final fit share one), a text already embedded with
-        the same encoder settings is not run through the encoder again.
-        """
-        cache = getattr(self, "embedding_cache", None)
-        if cache is not None and not self.quantize:
-            key = self._encoder_key()
-            return cache.embed(key, texts, lambda todo: self._embed_now(todo, model))
-        return self._embed_now(texts, model)
-
-    def _encoder_key(self) -> str:
-        settings = (str(getattr(self, "_source", self.model_name_or_path)), self.max_length_, self.stride, self.pooling)
-        return json.dumps(settings)
-
-    def _embed_now(self, texts: Sequence[str], model: Any = None) -> np.ndarray:
-        windows, owner = make_windows(self.tokenizer_, texts, max_length=self.max_length_, stride=self.stride)
-        vec = self._run_windows(model if model is not None else self._inference_model(), windows, kind="embed")
-        sums = np.zeros((len(texts), vec.shape[1]))
-        np.add.at(sums, owner, vec)
-        return sums / np.bincount(owner, minlength=len(texts))[:, None]
+        """Segment vectors of the frozen encoder: window vectors averaged per segment (see :func:`.frozen.embed`)."""
+        return embed(self, texts, model)
 
     # -- fine-tuning ------------------------------------------------------------------------
     def _run_key(self, texts: list[str], y: np.ndarray, groups: list[str] | None) -> str:
@@ -532,262 +379,17 @@ class TransformerCoder(BaseCoder):
         return h.hexdigest()[:16]
 
     def _batches(self, lengths: np.ndarray, epoch: int) -> list[np.ndarray]:
-        """Segment batches of one epoch: a seeded shuffle, grouped by length when asked."""
-        rng = np.random.default_rng([self.seed, epoch])
-        order = rng.permutation(len(lengths))
-        bs = self.batch_size
-        if self.group_by_length:
-            pool = bs * 50
-            pools = [order[i : i + pool] for i in range(0, len(order), pool)]
-            order = np.concatenate([p[np.argsort(-lengths[p], kind="stable")] for p in pools])
-            batches = [order[i : i + bs] for i in range(0, len(order), bs)]
-            return [batches[i] for i in rng.permutation(len(batches))]
-        return [order[i : i + bs] for i in range(0, len(order), bs)]
+        """Segment batches of one epoch (a hook: benchmarks time an epoch from here to ``_epoch_end``)."""
+        return epoch_batches(lengths, epoch, seed=self.seed, batch_size=self.batch_size,
+                             group_by_length=self.group_by_length)
 
     def _fit_finetune(
         self, source: Path, texts: list[str], y: np.ndarray, groups: list[str] | None, codebook: Codebook
     ) -> None:
-        import torch
-        import torch.nn.functional as F
-
-        rank, _, world = dist_info()
-        distributed = world > 1
-        device = pick_device(self.device)
-        precision = pick_precision(self.precision, device)
-        tokenizer, model = self._load_parts(source, head=True, codebook=codebook, saved=False)
-        model.to(device)
-        if self.freeze_embeddings:
-            emb = model.get_input_embeddings()
-            if emb is not None:
-                emb.weight.requires_grad_(False)
-        self.tokenizer_, self.model_, self.device_ = tokenizer, model, device
-        self.max_length_ = self._max_length(tokenizer, model)
-
-        windows, owner = make_windows(tokenizer, texts, max_length=self.max_length_, stride=self.stride)
-        seg_windows: list[list[list[int]]] = [[] for _ in texts]
-        for w, o in zip(windows, owner, strict=True):
-            seg_windows[o].append(w)
-        n_windows = np.bincount(owner, minlength=len(texts))
-        lengths = np.asarray([sum(len(w) for w in ws) for ws in seg_windows])
-        if (n_windows > 1).any():
-            logger.info("%d of %d segments are longer than %d tokens: split into overlapping windows",
-                        int((n_windows > 1).sum()), len(texts), self.max_length_)
-
-        train_idx, val_idx = _validation_split(len(texts), groups, self.validation_fraction, self.seed)
-        if len(val_idx) == 0:
-            logger.warning("no validation split: training %d epochs without early stopping; thresholds stay 0.5",
-                           self.epochs)
-        y_f = y.astype(np.float32)
-        pos = y[train_idx].sum(axis=0).astype(np.float64)
-        neg = len(train_idx) - pos
-        if self.pos_weight_cap and self.pos_weight_cap > 0:
-            pw = np.where((pos > 0) & (neg > 0), np.minimum(neg / np.maximum(pos, 1), self.pos_weight_cap), 1.0)
-        else:
-            pw = np.ones(y.shape[1])
-        pos_weight = torch.tensor(pw, dtype=torch.float32, device=device)
-
-        # optimiser: no weight decay on biases and normalisation weights
-        decay: list[Any] = []
-        no_decay: list[Any] = []
-        for name, p in model.named_parameters():
-            if not p.requires_grad:
-                continue
-            (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
-        groups_ = [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-        try:  # the fused kernel is several times faster on CPU and GPU (Trainer's default too)
-            optimizer = torch.optim.AdamW(groups_, lr=self.learning_rate, fused=device.type in ("cpu", "cuda"))
-        except (RuntimeError, TypeError):  # pragma: no cover - older torch or another device
-            optimizer = torch.optim.AdamW(groups_, lr=self.learning_rate)
-        batches_per_rank = math.ceil(math.ceil(len(train_idx) / self.batch_size) / world)
-        steps_per_epoch = math.ceil(batches_per_rank / self.gradient_accumulation_steps)
-        total = max(1, steps_per_epoch * self.epochs)
-        warmup = int(math.ceil(self.warmup_ratio * total))
-        from transformers import get_linear_schedule_with_warmup
-
-        scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total)
-        amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-        scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16" and device.type == "cuda")
-        train_model: Any = model
-        if distributed:
-            ddp_ids = [device.index] if device.type == "cuda" else None
-            train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ddp_ids)
-
-        # state of early stopping, restored from a checkpoint when resuming
-        history: list[dict[str, Any]] = []
-        best: dict[str, Any] = {"score": -math.inf, "loss": math.inf, "epoch": 0, "proba": None}
-        best_state: dict[str, Any] | None = None
-        bad_epochs = 0
-        start_epoch = 1
-        ckpt = None
-        if self.checkpoint_dir:
-            ckpt = Path(self.checkpoint_dir) / self._run_key(texts, y, groups)
-            if self.resume:
-                done = load_state(ckpt, "best")
-                finished = (ckpt / "finished").is_file()
-                last = None if finished else load_state(ckpt, "last")
-                if finished and done is not None:
-                    logger.info("resume: training in %s had finished; using its best epoch", ckpt)
-                    model.load_state_dict(done["model"])
-                    self._finish(done["history"], done["best"], y[val_idx] if len(val_idx) else None, len(val_idx), pw)
-                    return
-                if last is not None:
-                    model.load_state_dict(last["model"])
-                    optimizer.load_state_dict(last["optimizer"])
-                    scheduler.load_state_dict(last["scheduler"])
-                    if last.get("scaler"):
-                        scaler.load_state_dict(last["scaler"])
-                    torch.set_rng_state(last["rng"])
-                    if device.type == "cuda" and last.get("cuda_rng") is not None:
-                        torch.cuda.set_rng_state(last["cuda_rng"], device)
-                    history, best, bad_epochs = last["history"], last["best"], int(last["bad_epochs"])
-                    start_epoch = int(last["epoch"]) + 1
-                    if done is not None:
-                        best_state = done["model"]
-                    logger.info("resume: continuing after epoch %d from %s", start_epoch - 1, ckpt)
-            elif ckpt.exists() and rank == 0:
-                shutil.rmtree(ckpt, ignore_errors=True)
-
-        all_batches_len = lengths[train_idx]
-        for epoch in range(start_epoch, self.epochs + 1):
-            t0 = time.perf_counter()
-            model.train()
-            batches = self._batches(all_batches_len, epoch)
-            if distributed:
-                while len(batches) % world:
-                    batches.append(batches[len(batches) % max(len(batches), 1)])
-                batches = batches[rank::world]
-            losses = []
-            optimizer.zero_grad(set_to_none=True)
-            for b, local in enumerate(batches):
-                seg = train_idx[local]
-                counts = [len(seg_windows[s]) for s in seg]
-                flat = [w for s in seg for w in seg_windows[s]]
-                inputs = self._pad(flat, device)
-                labels = torch.from_numpy(y_f[seg]).to(device)
-                last_micro = (b + 1) % self.gradient_accumulation_steps == 0 or b + 1 == len(batches)
-                sync = train_model.no_sync() if distributed and not last_micro else _nullcontext()
-                with sync:
-                    with torch.autocast(device_type=device.type, dtype=amp_dtype or torch.float32,
-                                        enabled=amp_dtype is not None):
-                        logits = train_model(**inputs).logits
-                    logits = logits.float()
-                    if len(flat) != len(seg):
-                        parts = logits.split(counts)
-                        logits = torch.stack([
-                            p.max(dim=0).values if self.window_combine == "max" else p.mean(dim=0) for p in parts
-                        ])
-                    loss = F.binary_cross_entropy_with_logits(logits, labels, pos_weight=pos_weight)
-                    scaler.scale(loss / self.gradient_accumulation_steps).backward()
-                losses.append(float(loss.detach()))
-                if last_micro:
-                    if self.max_grad_norm and self.max_grad_norm > 0:
-                        scaler.unscale_(optimizer)
-                        torch.nn.utils.clip_grad_norm_(model.parameters(), self.max_grad_norm)
-                    scaler.step(optimizer)
-                    scaler.update()
-                    scheduler.step()
-                    optimizer.zero_grad(set_to_none=True)
-            train_loss = float(np.mean(losses)) if losses else float("nan")
-            if distributed:
-                t = torch.tensor([train_loss], device=device)
-                torch.distributed.all_reduce(t)
-                train_loss = float(t.item()) / world
-            record: dict[str, Any] = {"epoch": epoch, "train_loss": round(train_loss, 6)}
-            improved = True
-            if len(val_idx):
-                model.eval()
-                self._infer = None
-                val_windows = [w for s in val_idx for w in seg_windows[s]]
-                val_owner = np.repeat(np.arange(len(val_idx)), n_windows[val_idx])
-                raw = self._run_windows(model, val_windows, kind="logits", device=device, precision=precision)
-                val_logits = combine_windows(raw, val_owner, len(val_idx), self.window_combine)
-                proba = _sigmoid(val_logits)
-                yv = y[val_idx]
-                val_loss = _bce(val_logits, yv, pw)
-                th = _tune(yv, proba, self.threshold_min_positives)
-                f1 = _macro_f1(yv, proba >= th)
-                record.update(val_loss=round(val_loss, 6), val_macro_f1=round(f1, 6) if f1 == f1 else None)
-                if self.early_stopping_metric == "loss":
-                    improved = val_loss < best["loss"] - 1e-9
-                else:
-                    score = f1 if f1 == f1 else -val_loss
-                    improved = score > best["score"] + 1e-9 or (
-                        abs(score - best["score"]) <= 1e-9 and val_loss < best["loss"]
-                    )
-                    if improved:
-                        best["score"] = score
-                if distributed:  # rank 0 decides, so that every process stops at the same epoch
-                    flag = torch.tensor([1 if improved else 0], device=device)
-                    torch.distributed.broadcast(flag, src=0)
-                    improved = bool(flag.item())
-                if improved:
-                    best.update(loss=val_loss, epoch=epoch, proba=proba)
-                    best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-                    bad_epochs = 0
-                else:
-                    bad_epochs += 1
-            else:
-                best.update(epoch=epoch)
-                best_state = None
-            record["seconds"] = round(time.perf_counter() - t0, 2)
-            history.append(record)
-            if rank == 0:
-                _progress_log.info("%s", epoch_line(record, self.epochs, history, best))
-            stop = len(val_idx) > 0 and self.patience > 0 and bad_epochs >= self.patience
-            if ckpt is not None and rank == 0:
-                self._checkpoint(ckpt, model, optimizer, scheduler, scaler, device, epoch, history, best, bad_epochs,
-                                 best_state if improved else None)
-            self._epoch_end(epoch)
-            if stop:
-                logger.info("early stopping: no better validation score for %d epochs; keeping epoch %d",
-                            self.patience, best["epoch"])
-                break
-        if best_state is not None:
-            model.load_state_dict(best_state)
-        if ckpt is not None and rank == 0:
-            if best_state is None:
-                save_state(ckpt, "best", {"model": _cpu_state(model), "history": history, "best": best})
-            (ckpt / "finished").write_text("done\n", encoding="utf-8")
-            for name in ("last.safetensors", "last.json"):
-                (ckpt / name).unlink(missing_ok=True)
-        self._finish(history, best, y[val_idx] if len(val_idx) else None, len(val_idx), pw)
+        FineTuneLoop(self, source, texts, y, groups, codebook).run()
 
     def _epoch_end(self, epoch: int) -> None:
         """Called after each epoch's checkpoint (a hook for tests that simulate a killed job)."""
-
-    def _checkpoint(self, ckpt: Path, model: Any, optimizer: Any, scheduler: Any, scaler: Any, device: Any,
-                    epoch: int, history: list[dict[str, Any]], best: dict[str, Any], bad_epochs: int,
-                    new_best: dict[str, Any] | None) -> None:
-        import torch
-
-        if new_best is not None:
-            save_state(ckpt, "best", {"model": new_best, "history": list(history), "best": best})
-        save_state(ckpt, "last", {
-            "model": _cpu_state(model),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict() if scaler.is_enabled() else None,
-            "rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-            "epoch": epoch,
-            "history": history,
-            "best": best,
-            "bad_epochs": bad_epochs,
-        })
-
-    def _finish(self, history: list[dict[str, Any]], best: dict[str, Any], y_val: np.ndarray | None,
-                n_val: int, pw: np.ndarray) -> None:
-        self.model_.eval()
-        proba = best.get("proba")
-        if y_val is not None and proba is not None:
-            self.thresholds_ = _tune(y_val, np.asarray(proba), self.threshold_min_positives)
-        else:
-            self.thresholds_ = np.full(len(pw), 0.5)
-        self.history_ = list(history)
-        self.best_epoch_ = int(best.get("epoch") or 0) or None
-        self.n_validation_ = int(n_val)
-        self.pos_weight_ = np.asarray(pw, dtype=np.float64)
-        self._infer = None
 
     # running the network --------------------------------------------------------------------
     def _pad(self, windows: Sequence[Sequence[int]], device: Any) -> dict[str, Any]:
@@ -1003,15 +605,3 @@ class TransformerCoder(BaseCoder):
         model.pos_weight_ = np.asarray([pw[c] for c in codebook.codes]) if pw else None
         model.metadata_ = {k: meta[k] for k in METADATA_KEYS if k in meta}
         return model
-
-
-class _nullcontext:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
-
-
-def _cpu_state(model: Any) -> dict[str, Any]:
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
