@@ -87,9 +87,17 @@ def predict_frame(model: BaseCoder | PathArg, segments: pd.DataFrame) -> pd.Data
 
     Examples
     --------
-    >>> import mpsoc_nlp, pandas as pd  # doctest: +SKIP
-    >>> pred = mpsoc_nlp.predict_frame("models/mpsoc", pd.read_excel("nye.xlsx"))  # doctest: +SKIP
-    >>> pred[pred["review"]]  # the near calls  # doctest: +SKIP
+    With a model folder and a sheet: ``predict_frame("models/mpsoc", pd.read_excel("nye.xlsx"))``;
+    ``pred[pred["review"]]`` are then the near calls. A model object works too:
+
+    >>> import pandas as pd
+    >>> from mpsoc_nlp.models.linear import LinearCoder
+    >>> texts = ["Mamma ringer hver dag.", "Gutta drar meg tilbake.", "Jeg bor i byen.", "Mamma er der."] * 3
+    >>> codes = [("relasjonell:positiv",), ("rusrelatert:negativ",), (), ("relasjonell:positiv",)] * 3
+    >>> model = LinearCoder(threshold_folds=0).fit(texts, codes)
+    >>> pred = predict_frame(model, pd.DataFrame({"text": ["Mamma ringer meg."]}, index=["s1"]))
+    >>> list(pred.index), pred.loc["s1", "codes"], len([c for c in pred.columns if c.startswith("p:")])
+    (['s1'], ('relasjonell:positiv',), 10)
     """
     if not isinstance(model, BaseCoder):
         model = load_model(model)
