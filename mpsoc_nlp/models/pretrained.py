@@ -14,7 +14,6 @@ The folder loads with ``transformers.AutoModel.from_pretrained(DIR, local_files_
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -25,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .._fs import apply_umask
+from .._fs import apply_umask, sha256_file
 from ..errors import MissingDependencyError, ModelError
 from .e5s1 import E5S1, read_e5s1
 
@@ -71,14 +70,6 @@ SOURCES: dict[str, PretrainedSource] = {
 }
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def find_weights(source: PretrainedSource) -> Path:
     """The weights file inside the installed package, or an install hint."""
     try:
@@ -96,7 +87,7 @@ def find_weights(source: PretrainedSource) -> Path:
 
 def check_weights(path: Path, source: PretrainedSource) -> None:
     """Refuse any file but the pinned one."""
-    digest = _sha256(path)
+    digest = sha256_file(path)
     if digest != source.sha256:
         raise WeightsMismatchError(
             f"{path}: not the {source.name} weights this version of mpsoc-nlp knows (sha256 {digest[:12]}..., "
