@@ -78,15 +78,20 @@ class NgramsPlusE5(LinearCoder):
         self.encoder = encoder
         self.weight = weight
 
-    def _counts(self, texts: Sequence[str]) -> list[sp.csr_matrix]:
+    def _counts(self, texts: Sequence[str], n_jobs: int | None = None) -> list[sp.csr_matrix]:
         assert self.encoder is not None
         vec = self.encoder._embed([self.encoder.text_prefix + t for t in texts])
         vec = vec / np.maximum(np.linalg.norm(vec, axis=1, keepdims=True), 1e-12)
-        return [*super()._counts(texts), sp.csr_matrix(vec)]
+        return [*super()._counts(texts, n_jobs), sp.csr_matrix(vec)]
 
     def _features(self, counts: list[sp.csr_matrix], idfs: list[np.ndarray]) -> sp.csr_matrix:
         base = super()._features(counts[:2], idfs[:2])
         return sp.hstack([base, counts[2] * self.weight], format="csr")
+
+    def _proba_arrays(self, counts: list[sp.csr_matrix], idfs: list[np.ndarray], coef_t: np.ndarray,
+                      intercept: np.ndarray) -> np.ndarray:
+        logits = self._features(counts, idfs) @ coef_t + intercept
+        return 1.0 / (1.0 + np.exp(-logits))
 
 
 # -- scoring ------------------------------------------------------------------------------------
