@@ -10,7 +10,7 @@ import pytest
 
 from mpsoc_nlp.cli import main
 
-from .tiny_model import build_tiny_bert
+from .tiny_model import build_tiny_bert, first_documents
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "data_samples" / "codings.csv"
@@ -29,15 +29,11 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory, samples: pd.DataFrame) 
     return build_tiny_bert(tmp_path_factory.mktemp("hf") / "tiny-bert", samples["text"].tolist(), layers=1)
 
 
-def _docs(samples: pd.DataFrame, n_docs: int) -> pd.DataFrame:
-    docs = sorted(samples["document_id"].unique())[:n_docs]
-    return samples[samples["document_id"].isin(docs)][["text", "codes", "document_id"]].reset_index(drop=True)
-
 
 @pytest.fixture(scope="module")
 def small_csv(tmp_path_factory: pytest.TempPathFactory, samples: pd.DataFrame) -> Path:
     path = tmp_path_factory.mktemp("data") / "small.csv"
-    _docs(samples, 2).to_csv(path, index=False)
+    first_documents(samples, 2).to_csv(path, index=False)
     return path
 
 
@@ -73,7 +69,7 @@ def test_frozen_cross_validation_runs_the_encoder_once_per_segment(tiny_model, s
 
     from mpsoc_nlp.training import train
 
-    data = _docs(samples, 6)
+    data = first_documents(samples, 6)
     path = tmp_path / "six.csv"
     data.to_csv(path, index=False)
     rows = {"n": 0}

@@ -27,7 +27,7 @@ from mpsoc_nlp.cli import main
 from mpsoc_nlp.models.base import load_model
 from mpsoc_nlp.models.transformer import TransformerCoder
 
-from .tiny_model import build_tiny_bert
+from .tiny_model import build_tiny_bert, first_documents
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "data_samples" / "codings.csv"
@@ -85,15 +85,11 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory, samples: pd.DataFrame) 
     return build_tiny_bert(tmp_path_factory.mktemp("hf") / "tiny-bert", samples["text"].tolist())
 
 
-def _subset(samples: pd.DataFrame, n_docs: int) -> pd.DataFrame:
-    docs = sorted(samples["document_id"].unique())[:n_docs]
-    return samples[samples["document_id"].isin(docs)][["text", "codes", "document_id"]].reset_index(drop=True)
-
 
 @pytest.fixture(scope="module")
 def train_csv(tmp_path_factory: pytest.TempPathFactory, samples: pd.DataFrame) -> Path:
     path = tmp_path_factory.mktemp("data") / "train.csv"
-    _subset(samples, 8).to_csv(path, index=False)
+    first_documents(samples, 8).to_csv(path, index=False)
     return path
 
 
@@ -153,7 +149,7 @@ def test_classify_uses_the_saved_folder_and_loading_gives_the_same_probabilities
 def test_save_and_load_round_trip_is_exact_and_one_seed_gives_one_model(
     tiny_model: Path, samples: pd.DataFrame, tmp_path: Path
 ) -> None:
-    data = _subset(samples, 5)
+    data = first_documents(samples, 5)
     texts, codes, groups = data["text"].tolist(), _codes(data), data["document_id"].tolist()
 
     def fit(**kw: Any) -> TransformerCoder:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 
 def build_tiny_bert(
@@ -56,3 +57,10 @@ def build_tiny_bert(
     )
     BertModel(config).save_pretrained(str(folder))
     return folder
+
+
+def first_documents(samples: Any, n_docs: int) -> Any:
+    """The text, codes and document_id of the first ``n_docs`` documents (sorted ids) of a segment frame."""
+    docs = sorted(samples["document_id"].unique())[:n_docs]
+    return samples[samples["document_id"].isin(docs)][["text", "codes", "document_id"]].reset_index(drop=True)
+
