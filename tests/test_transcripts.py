@@ -356,29 +356,30 @@ def test_resume_continues_after_a_killed_run(fast_model, big_table, tmp_path, ca
     import os
     import subprocess
     import sys
-    import time
 
     reference = tmp_path / "reference.csv"
     assert main(["classify", str(fast_model), str(big_table), "--out", str(reference), "--chunk-size", "100"]) == 0
     out = tmp_path / "resumed.csv"
     state = tmp_path / "resumed.csv.parts" / "state.json"
     argv = ["classify", str(fast_model), str(big_table), "--out", str(out), "--chunk-size", "100", "--resume"]
-    proc = subprocess.Popen([sys.executable, "-m", "mpsoc_nlp", *argv], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(REPO)})
-    done = 0
-    deadline = time.monotonic() + 60
-    while proc.poll() is None and time.monotonic() < deadline:
-        try:
-            done = json.loads(state.read_text(encoding="utf-8"))["done"]
-        except (OSError, ValueError, KeyError):
-            done = 0
-        if done >= 3:
-            proc.kill()
-            break
-        time.sleep(0.005)
-    proc.wait()
-    if out.exists():
-        pytest.skip("the run finished before it could be stopped")
+    # a real SIGKILL at a fixed point: when the 4th chunk is about to be classified (3 are written)
+    killer = (
+        "import os, signal, sys\n"
+        "import mpsoc_nlp.classification as c\n"
+        "from mpsoc_nlp.cli import main\n"
+        "real, calls = c.predict_frame, []\n"
+        "def predict_frame(*args, **kwargs):\n"
+        "    calls.append(1)\n"
+        "    if len(calls) == 4:\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    return real(*args, **kwargs)\n"
+        "c.predict_frame = predict_frame\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", killer, *argv], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    assert proc.returncode == -9
+    done = json.loads(state.read_text(encoding="utf-8"))["done"]
     assert done >= 3 and not out.exists() and any(state.parent.glob("part-*.jsonl"))
     capsys.readouterr()
     assert main(["-v", *argv]) == 0
