@@ -213,8 +213,20 @@ def test_quantized_classification_is_close(trained: Path, train_csv: Path, tmp_p
     assert main(["classify", str(trained), str(train_csv), "--out", str(out), "--quantize"]) == 0
     texts = pd.read_csv(train_csv, dtype=str, keep_default_na=False)["text"].tolist()[:40]
     full = load_model(trained).predict_proba(texts)
-    q = load_model(trained, quantize=True).predict_proba(texts)
+    quantized = load_model(trained, quantize=True)
+    q = quantized.predict_proba(texts)
     assert np.abs(full - q).max() < 0.1
+    # the int8 copy shares the embeddings with the float model and leaves its linear layers as they were
+    import torch
+
+    infer, model = quantized._inference_model(), quantized.model_
+    assert infer is not model
+    emb = model.get_input_embeddings().weight
+    assert infer.get_input_embeddings().weight.data_ptr() == emb.data_ptr()
+    linear = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert linear and all(m.weight.dtype == torch.float32 for m in linear)
+    assert not any(isinstance(m, torch.nn.Linear) for m in infer.modules())
+    np.testing.assert_array_equal(load_model(trained).predict_proba(texts), full)
 
 
 def test_frozen_strategy_through_the_cli(tiny_model: Path, train_csv: Path, tmp_path: Path) -> None:

@@ -89,6 +89,19 @@ _LOAD_OPTIONS = (
 )
 
 
+def _copy_linear_layers(model: Any) -> Any:
+    """A copy of ``model`` that shares every tensor except the weights of its linear layers.
+
+    Dynamic quantisation replaces only the linear layers; the embeddings (most of a multilingual
+    model: 96M of e5-small's 118M parameters) and the normalisations need not be copied.
+    """
+    import torch
+
+    linear = {id(p) for m in model.modules() if isinstance(m, torch.nn.Linear) for p in m.parameters()}
+    memo = {id(t): t for t in [*model.parameters(), *model.buffers()] if id(t) not in linear}
+    return copy.deepcopy(model, memo)
+
+
 class TransformerCoder(BaseCoder):
     """Multi-label coder over a codebook's codes with a Hugging Face encoder.
 
@@ -455,7 +468,8 @@ class TransformerCoder(BaseCoder):
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                model = quantize_dynamic(copy.deepcopy(model).to("cpu"), {torch.nn.Linear}, dtype=torch.qint8)
+                model = quantize_dynamic(_copy_linear_layers(model), {torch.nn.Linear}, dtype=torch.qint8,
+                                         inplace=True)
         elif self.quantize:
             logger.warning("quantize applies to CPU prediction only; the %s uses %s", device.type, precision)
         if device.type == "cuda" and precision in {"bf16", "fp16"}:
