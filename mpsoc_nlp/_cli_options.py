@@ -120,7 +120,14 @@ ConfigSeedOpt = Annotated[
 ]
 JobsOpt = Annotated[int, typer.Option("--jobs", help="Linear: cores to use (-1: all); results do not depend on it.")]
 BackendOpt = Annotated[str, typer.Option("--backend", help="linear (fast, offline default) or transformer.")]
-ModelOpt = Annotated[Optional[str], typer.Option("--model", help="Transformer base model: a local folder or hub name.")]
+ModelOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--model",
+        help="Transformer base model: a local folder, a hub name, or multilingual-e5-small "
+        "(prepared on first use into the cache, $MPSOC_CACHE).",
+    ),
+]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="A TOML file with backend settings.")]
 StrategyOpt = Annotated[
     Optional[str],

@@ -39,6 +39,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_folder",
     "check_output_path",
+    "discard_folder",
     "is_our_folder",
     "sha256_file",
     "sweep_stale_temps",
@@ -227,6 +228,26 @@ def check_output_path(
             "only mpsoc's own outputs, never another folder: choose another --out, or empty or remove it yourself"
         )
     return out_p
+
+
+def discard_folder(path: PathArg, kind: str) -> None:
+    """Remove a folder of ours of ``kind`` (it carries our marker), never any other.
+
+    The folder is first renamed to a temporary name beside it (one atomic step: nobody sees it
+    half deleted, and a run killed meanwhile leaves a name :func:`sweep_stale_temps` removes),
+    then deleted. A folder that another run removed meanwhile is no error.
+    """
+    p = Path(path)
+    if not os.path.lexists(p):
+        return
+    if not is_our_folder(p, kind):
+        raise OutputExistsError(f"{p} is not a {kind} folder that mpsoc wrote; it is left alone")
+    aside = p.with_name(f"{_tmp_prefix(p.name)}{os.urandom(4).hex()}.tmp")
+    try:
+        os.rename(p, aside)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------

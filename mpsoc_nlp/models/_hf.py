@@ -3,11 +3,12 @@
 Nothing here imports torch or transformers at module level; every function that needs them
 imports them itself, so ``import mpsoc_nlp`` stays light.
 
-Offline resolution. A model is either a local folder (anything with a ``config.json``) or a hub
-name (``owner/name``). A hub name is looked up only in the local Hugging Face cache
-(``HF_HUB_CACHE``, else ``HF_HOME/hub``, else ``~/.cache/huggingface/hub``), with no network
-call; a download happens only when the caller passes ``local_files_only=False`` *and*
-``HF_HUB_OFFLINE`` is not set.
+Offline resolution. A model is either a local folder (anything with a ``config.json``), a name
+that ``mpsoc prepare-model`` knows (``multilingual-e5-small``: prepared on first use into the
+model cache, see :func:`mpsoc_nlp.models.pretrained.cached_model`) or a hub name
+(``owner/name``). A hub name is looked up only in the local Hugging Face cache (``HF_HUB_CACHE``,
+else ``HF_HOME/hub``, else ``~/.cache/huggingface/hub``), with no network call; a download
+happens only when the caller passes ``local_files_only=False`` *and* ``HF_HUB_OFFLINE`` is not set.
 """
 
 from __future__ import annotations
@@ -105,7 +106,10 @@ def resolve_model(
     local_files_only: bool = True,
     revision: str | None = None,
 ) -> Path:
-    """The local folder of a model: the folder itself, or its snapshot in the hub cache.
+    """The local folder of a model; a local folder wins over a name.
+
+    The folder itself; for a name ``mpsoc prepare-model`` knows, its folder in the model cache
+    (prepared on first use); for a hub name, its snapshot in the hub cache.
 
     Raises :class:`~mpsoc_nlp.errors.ModelError` with instructions when the model is not here.
     """
@@ -118,6 +122,10 @@ def resolve_model(
                 "that holds config.json, the weights (*.safetensors) and the tokenizer files"
             )
         return path
+    from .pretrained import SOURCES, cached_model
+
+    if text in SOURCES:  # e.g. multilingual-e5-small: prepared on first use into the model cache
+        return cached_model(text)
     looks_like_path = text.startswith((".", "/", "~")) or os.sep in text.replace("/", "") or text.count("/") > 1
     if looks_like_path or not _HUB_ID.match(text):
         raise ModelError(f"{text}: no such model folder")

@@ -22,6 +22,12 @@ def model_card(meta: dict[str, Any]) -> str:
         f"- codebook: {meta['codebook'].get('name')} {meta['codebook'].get('version')} ({len(codes)} codes)",
         f"- library: mpsoc-nlp {meta.get('library_version')}, model format {meta.get('format_version')}",
     ]
+    prepared = meta.get("base_model_prepared")
+    if prepared:
+        lines.append(
+            f"- base model weights: `{prepared.get('upstream')}` ({prepared.get('licence')}), prepared by "
+            f"`mpsoc prepare-model` from `{prepared.get('package')}` (sha256 `{str(prepared.get('sha256'))[:12]}…`)"
+        )
     if meta.get("created"):
         lines.append(f"- created: {meta['created']}")
     if meta.get("coder"):

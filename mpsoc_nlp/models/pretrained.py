@@ -10,6 +10,11 @@ first: any other file is refused.
 The folder loads with ``transformers.AutoModel.from_pretrained(DIR, local_files_only=True)`` and
 ``AutoTokenizer``, and works as ``--model DIR`` for the transformer backend. e5 models expect
 ``"passage: "`` before each text; the coder's ``text_prefix`` setting adds it.
+
+``--model multilingual-e5-small`` (a name of :data:`SOURCES`, when no local folder has that name)
+is prepared on first use into the model cache, ``$MPSOC_CACHE/models/NAME`` (default
+``$XDG_CACHE_HOME/mpsoc-nlp/models/NAME``, else ``~/.cache/mpsoc-nlp/models/NAME``), and used
+from there afterwards (:func:`cached_model`).
 """
 
 from __future__ import annotations
@@ -25,17 +30,32 @@ from typing import Any
 import numpy as np
 
 from .._fs import apply_umask, sha256_file
-from ..errors import MissingDependencyError, ModelError
+from ..errors import MissingDependencyError, ModelError, OutputExistsError
 from .e5s1 import E5S1, read_e5s1
 
-__all__ = ["prepare_model", "PretrainedSource", "SOURCES", "WeightsMismatchError", "PROVENANCE"]
+__all__ = [
+    "prepare_model",
+    "cached_model",
+    "model_cache_dir",
+    "prepared_record",
+    "PretrainedSource",
+    "SOURCES",
+    "WeightsMismatchError",
+    "PROVENANCE",
+]
 
 logger = logging.getLogger(__name__)
+# shown without -v: preparing on first use takes seconds and writes about 470 MB into the cache
+_progress_log = logging.getLogger("mpsoc_nlp.progress")
 
 #: The kind of output folder prepare-model writes (see :func:`mpsoc_nlp._fs.check_output_path`).
 PRETRAINED_KIND = "pretrained-model"
 
 PROVENANCE = "mpsoc_prepared.json"
+#: The files of a prepared folder that must be there (and not empty) for the cache to be used.
+PREPARED_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", PROVENANCE)
+#: The keys of :data:`PROVENANCE` a trained model records about its base model (no paths).
+RECORD_KEYS = ("name", "upstream", "licence", "package", "file", "sha256")
 
 
 class WeightsMismatchError(ModelError):
@@ -266,3 +286,94 @@ def _write_tokenizer(folder: Path, f: E5S1, source: PretrainedSource) -> None:
     special = {k: config[k] for k in ("bos_token", "eos_token", "sep_token", "cls_token", "unk_token",
                                       "pad_token", "mask_token")}
     (folder / "special_tokens_map.json").write_text(json.dumps(special, indent=2), encoding="utf-8")
+
+
+# the model cache: --model multilingual-e5-small prepared on first use ---------------------------
+def model_cache_dir() -> Path:
+    """Where prepared models are cached, read from the environment now (not at import time).
+
+    ``$MPSOC_CACHE/models``, else ``$XDG_CACHE_HOME/mpsoc-nlp/models``, else
+    ``~/.cache/mpsoc-nlp/models``.
+    """
+    root = os.environ.get("MPSOC_CACHE", "").strip()
+    if root:
+        return Path(root).expanduser() / "models"
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "mpsoc-nlp" / "models"
+
+
+def prepared_record(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """What :data:`PROVENANCE` in a prepared folder says about its weights (name, sha256, ...), or ``None``."""
+    try:
+        data = json.loads((Path(folder) / PROVENANCE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    return {k: data[k] for k in RECORD_KEYS if k in data}
+
+
+def _cache_problem(folder: Path, source: PretrainedSource) -> str | None:
+    """What is wrong with a cached folder (``None``: it is the pinned weights, all files there)."""
+    record = prepared_record(folder)
+    if record is None:
+        return f"no readable {PROVENANCE}"
+    if record.get("name") != source.name or record.get("sha256") != source.sha256:
+        return f"{PROVENANCE} names other weights (sha256 {str(record.get('sha256'))[:12]}...)"
+    missing = [n for n in PREPARED_FILES if not (folder / n).is_file() or (folder / n).stat().st_size == 0]
+    if missing:
+        return f"missing or empty: {', '.join(missing)}"
+    return None
+
+
+def cached_model(name: str) -> Path:
+    """The local folder of a preparable model (:data:`SOURCES`) in the model cache.
+
+    The first use prepares it with :func:`prepare_model` (from the installed package, offline;
+    built beside the cache folder and renamed into place, so two runs at once cannot corrupt it:
+    the second keeps the first's folder). Later uses check the folder cheaply (its
+    :data:`PROVENANCE` names the pinned sha256, its files are there) and use it. A damaged
+    cache folder is prepared again; a folder there that mpsoc did not prepare is left alone and
+    refused.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`SOURCES`, e.g. ``"multilingual-e5-small"``.
+
+    Returns
+    -------
+    Path
+        ``model_cache_dir() / name``.
+    """
+    from .._fs import discard_folder, is_our_folder
+
+    source = SOURCES[name]
+    folder = model_cache_dir() / name
+    if os.path.lexists(folder):
+        problem = _cache_problem(folder, source)
+        if problem is None:
+            logger.info("using %s prepared in %s", name, folder)
+            return folder
+        if is_our_folder(folder, PRETRAINED_KIND):
+            logger.warning("%s: the cached %s is damaged (%s); preparing it again", folder, name, problem)
+            discard_folder(folder, PRETRAINED_KIND)
+        elif os.path.lexists(folder):  # not ours (when gone, another run set it aside: prepare below)
+            raise ModelError(
+                f"{folder}: this is where mpsoc caches {name}, but the folder there was not prepared by mpsoc "
+                f"({problem}); it is left alone. Remove or move it yourself, set MPSOC_CACHE to another folder, "
+                f"or prepare the model elsewhere ('mpsoc prepare-model {name} --out DIR') and pass --model DIR"
+            )
+    find_weights(source)  # without the e5 extra: the install hint, before anything is announced
+    _progress_log.info(
+        "preparing %s on first use in %s (from %s==%s; set MPSOC_CACHE to cache it elsewhere)",
+        name, folder, source.package, source.package_version,
+    )
+    try:
+        prepare_model(name, out=folder)
+    except OutputExistsError:
+        if _cache_problem(folder, source) is not None:
+            raise
+        logger.info("using %s prepared meanwhile by another run in %s", name, folder)  # we lost the race
+    return folder

@@ -350,6 +350,9 @@ class TransformerCoder(BaseCoder):
         source = resolve_model(self.model_name_or_path, local_files_only=self.local_files_only)
         self._remote_code = check_remote_code(source, self.trust_remote_code)
         self._source = source
+        from .pretrained import prepared_record
+
+        self._base_record = prepared_record(source)  # a folder prepare-model wrote: its weights' name and sha256
         self._infer = None
         torch.manual_seed(self.seed)
         if dist_info()[2] > 1 and not torch.distributed.is_initialized():
@@ -539,6 +542,8 @@ class TransformerCoder(BaseCoder):
             "remote_code": bool(getattr(self, "_remote_code", False)),
             "keeps_vocabulary": False,
         }
+        if getattr(self, "_base_record", None):
+            out["base_model_prepared"] = self._base_record
         if self.pos_weight_ is not None:
             weights = zip(self.codebook_.codes, self.pos_weight_, strict=True)
             out["pos_weight"] = {c: round(float(w), 4) for c, w in weights}
@@ -592,6 +597,7 @@ class TransformerCoder(BaseCoder):
         frozen = meta.get("strategy", params.get("strategy")) == "frozen"
         model._remote_code = check_remote_code(folder, model.trust_remote_code)
         model._source = folder
+        model._base_record = meta.get("base_model_prepared")
         model._infer = None
         with torch_threads(model.num_threads):
             tokenizer, net = model._load_parts(folder, head=not frozen, codebook=codebook, saved=True)
