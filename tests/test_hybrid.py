@@ -154,7 +154,7 @@ def test_quantize_is_allowed_but_warns_what_it_costs(saved, data, tmp_path, capl
     data[["text", "document_id"]].head(10).to_csv(texts, index=False)
     with caplog.at_level(logging.WARNING, logger="mpsoc_nlp"):
         assert main(["classify", str(saved), str(texts), "--quantize", "--out", str(tmp_path / "q.csv")]) == 0
-    assert any("quantize" in r.getMessage() and "0.546" in r.getMessage() for r in caplog.records)
+    assert any("quantize" in r.getMessage() and "dev mean kappa" in r.getMessage() for r in caplog.records)
     assert (tmp_path / "q.csv").is_file()
     with pytest.raises(ModelError, match="unknown load option"):
         load_model(saved, precision="bf16")
@@ -203,3 +203,20 @@ def test_bad_settings_and_damaged_folders_end_in_plain_errors(tiny, saved, data,
     (damaged / "model.json").write_text(json.dumps(meta))
     with pytest.raises(ModelError, match="'encoder_dim' is 'many'"):
         load_model(damaged)
+
+
+def test_the_demo_runs_the_hybrid_coder_on_a_small_corpus(tiny, tmp_path, capsys):
+    """``mpsoc demo --backend hybrid --model FOLDER`` on a few documents of the sample corpus."""
+    split = json.loads((REPO / "data_samples" / "splits.json").read_text(encoding="utf-8"))
+    small = {"train": sorted(split["train"])[:5], "test": sorted(split["test"])[:3]}
+    frame = pd.read_csv(SAMPLES, dtype=str, keep_default_na=False)
+    corpus = tmp_path / "corpus"
+    shutil.copytree(REPO / "data_samples" / "interviews", corpus / "interviews")
+    frame[frame["document_id"].isin(small["train"] + small["test"])].to_csv(corpus / "codings.csv", index=False)
+    (corpus / "splits.json").write_text(json.dumps(small), encoding="utf-8")
+    out = tmp_path / "demo"
+    assert main(["demo", "--data", str(corpus), "--out", str(out), "--backend", "hybrid", "--model", str(tiny)]) == 0
+    assert "Train the hybrid coder" in capsys.readouterr().out
+    assert json.loads((out / "model" / "model.json").read_text())["backend"] == "hybrid"
+    assert (out / "evaluation" / "report.html").is_file() and (out / "forslag.qdpx").is_file()
+    assert main(["demo", "--data", str(corpus), "--out", str(out), "--model", str(tiny)]) == 2
