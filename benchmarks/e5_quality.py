@@ -1,6 +1,6 @@
 """Quality of coders built on multilingual-e5-small against the linear coder.
 
-Three sub-commands, each printing a Markdown table and writing its numbers as JSON (``--json``):
+Four sub-commands, each printing a Markdown table and writing its numbers as JSON (``--json``):
 
 ``samples``
     ``data_samples/`` coder A. Settings of the e5 coders (``C``, the ``passage:`` prefix, the weight
@@ -8,6 +8,12 @@ Three sub-commands, each printing a Markdown table and writing its numbers as JS
     ``data_samples/splits.json``; then the linear coder, the frozen e5 coder and the combination are
     scored on 5 folds grouped by document over all of coder A, and on the fixed split (train on
     coder A's training documents, test against coder B on the test documents).
+``dev``
+    The library's hybrid coder against the linear coder on the fixed splits of ``data_samples``:
+    train on coder A's ``train`` documents; score on the ``dev`` documents against coders A, C and
+    D (each, and their mean), with a document bootstrap 95 % interval of the gain in mean per-code
+    kappa; then on the ``test`` documents against coder B (reported, never used for a choice).
+    ``--quantized`` adds the hybrid loaded with an int8 encoder (``load_model(quantize=True)``).
 ``norec``
     NoReC_sentence binary with a valence-only codebook: train on ``train.json``, report macro-F1 on
     ``test.json``. The e5 settings are the ones ``samples`` chose (``--C``, ``--weight``); nothing is
@@ -23,12 +29,15 @@ Coders:
 - ``linear``: :class:`~mpsoc_nlp.models.LinearCoder` with its defaults.
 - ``e5 frozen``: :class:`~mpsoc_nlp.models.TransformerCoder` with ``strategy="frozen"`` on the
   folder ``mpsoc prepare-model`` wrote (mean pooling, logistic regressions per code).
-- ``linear + e5``: the linear coder's hashed word and character n-grams (tf-idf, each block of
-  unit length) with the L2-normalised e5 vector appended as a third block times ``weight``; one
-  logistic regression per code over all of it.
+- ``linear + e5`` (``hybrid``): the library's :class:`~mpsoc_nlp.models.HybridCoder`, the linear
+  coder's hashed word and character n-grams (tf-idf, each block of unit length) with the
+  L2-normalised e5 vector appended as a third block times ``weight``; one logistic regression per
+  code over all of it.
 
 Embeddings are computed once per distinct text (the library's embedding cache, shared by every
 coder of a run); their CPU time is reported on its own line and added to the e5 coders' minutes.
+``--embeddings FILE.npz`` keeps that cache between runs (vectors by sha256 of the text, no text):
+``samples`` and ``dev`` then embed the corpus once between them.
 
 Run with ``nice``: e.g.
 ``nice -n 10 python benchmarks/e5_quality.py samples --model models/e5 --json out/e5_samples.json``.
@@ -47,12 +56,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from mpsoc_nlp import Codebook
 from mpsoc_nlp.evaluation import cross_validate, score
 from mpsoc_nlp.io import read_segments
+from mpsoc_nlp.models import load_model
 from mpsoc_nlp.models.embedding_cache import EmbeddingCache
+from mpsoc_nlp.models.hybrid import HybridCoder
 from mpsoc_nlp.models.linear import LinearCoder
 from mpsoc_nlp.models.transformer import TransformerCoder
 
@@ -69,29 +79,33 @@ def frozen(model: str, cache: EmbeddingCache, codebook: Codebook, *, prefix: str
     return coder
 
 
-class NgramsPlusE5(LinearCoder):
-    """The linear coder with the frozen e5 vector of each segment as one more feature block."""
+def hybrid(model: str, cache: EmbeddingCache, codebook: Codebook, *, prefix: str, weight: float,
+           seed: int = 0) -> HybridCoder:
+    """The library's hybrid coder on the e5 folder, sharing the run's embedding cache."""
+    coder = HybridCoder(codebook, encoder=model, text_prefix=prefix, weight=weight, seed=seed, num_threads=2)
+    coder.embedding_cache = cache  # type: ignore[attr-defined]
+    return coder
 
-    def __init__(self, codebook: Codebook | None = None, *, encoder: TransformerCoder | None = None,
-                 weight: float = 1.0, **params: Any) -> None:
-        super().__init__(codebook, **params)
-        self.encoder = encoder
-        self.weight = weight
 
-    def _counts(self, texts: Sequence[str], n_jobs: int | None = None) -> list[sp.csr_matrix]:
-        assert self.encoder is not None
-        vec = self.encoder._embed([self.encoder.text_prefix + t for t in texts])
-        vec = vec / np.maximum(np.linalg.norm(vec, axis=1, keepdims=True), 1e-12)
-        return [*super()._counts(texts, n_jobs), sp.csr_matrix(vec)]
+def load_cache(path: Path | None, cache: EmbeddingCache) -> None:
+    """Vectors a run kept before (``--embeddings``): keys are encoder settings and sha256 of texts."""
+    if path is None or not path.is_file():
+        return
+    with np.load(path, allow_pickle=False) as z:
+        keys, digests, vectors = z["keys"], z["digests"], z["vectors"]
+    for k, d, v in zip(keys.tolist(), digests, vectors, strict=True):
+        cache._vectors[(str(k), bytes(d))] = v
+    print(f"loaded {len(cache)} cached vectors from {path}", file=sys.stderr)
 
-    def _features(self, counts: list[sp.csr_matrix], idfs: list[np.ndarray]) -> sp.csr_matrix:
-        base = super()._features(counts[:2], idfs[:2])
-        return sp.hstack([base, counts[2] * self.weight], format="csr")
 
-    def _proba_arrays(self, counts: list[sp.csr_matrix], idfs: list[np.ndarray], coef_t: np.ndarray,
-                      intercept: np.ndarray) -> np.ndarray:
-        logits = self._features(counts, idfs) @ coef_t + intercept
-        return 1.0 / (1.0 + np.exp(-logits))
+def save_cache(path: Path | None, cache: EmbeddingCache) -> None:
+    if path is None or not len(cache):
+        return
+    items = list(cache._vectors.items())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, keys=np.asarray([k for (k, _), _ in items]),
+             digests=np.asarray([np.frombuffer(d, dtype=np.uint8) for (_, d), _ in items]),
+             vectors=np.stack([v for _, v in items]))
 
 
 # -- scoring ------------------------------------------------------------------------------------
@@ -175,35 +189,44 @@ def cmd_samples(args: argparse.Namespace) -> dict[str, Any]:
     a_train = a[a["document_id"].isin(split["train"])].reset_index(drop=True)
     b_test = b[b["document_id"].isin(split["test"])].reset_index(drop=True)
     cache = EmbeddingCache()
-    encoders, embed_minutes = {}, {}
-    for p in (PREFIX, ""):
-        encoders[p], embed_minutes[p] = embed_all(args.model, cache, codebook, a, p)
-    embed_minutes[PREFIX] += embed_all(args.model, cache, codebook, b_test, PREFIX)[1]
+    load_cache(args.embeddings, cache)
+    embed_minutes: dict[str, float] = {}
+    prefixes = (args.prefix,) if args.skip_selection else (PREFIX, "")
+    for p in prefixes:
+        embed_minutes[p] = embed_all(args.model, cache, codebook, a, p)[1]
+    embed_minutes[prefixes[0]] += embed_all(args.model, cache, codebook, b_test, prefixes[0])[1]
     print(f"embedding CPU minutes: {embed_minutes}", file=sys.stderr)
+    save_cache(args.embeddings, cache)
 
     # 1. settings, on grouped CV of the training split only
     selection: dict[str, float] = {}
-    for prefix, C in itertools.product((PREFIX, ""), args.C):
+    for prefix, C in itertools.product(() if args.skip_selection else (PREFIX, ""), args.C):
         s, _, _ = grouped_cv(a_train, lambda p=prefix, c=C: frozen(args.model, cache, codebook, prefix=p, C=c),
                              codebook, args.folds)
         selection[f"frozen prefix={prefix!r} C={C}"] = s["mean_kappa"]
         print(f"  frozen prefix={prefix!r} C={C}: mean kappa {s['mean_kappa']:.3f}", file=sys.stderr)
-    best_frozen = max((k for k in selection if k.startswith("frozen")), key=selection.__getitem__)
-    best_prefix = PREFIX if "prefix='passage: '" in best_frozen else ""
-    best_C = float(best_frozen.rsplit("C=", 1)[1])
-    for w in args.weight:
-        s, _, _ = grouped_cv(a_train, lambda w=w: NgramsPlusE5(codebook, encoder=encoders[best_prefix], weight=w),
-                             codebook, args.folds)
-        selection[f"linear+e5 weight={w}"] = s["mean_kappa"]
-        print(f"  linear+e5 weight={w}: mean kappa {s['mean_kappa']:.3f}", file=sys.stderr)
-    best_w = float(max((k for k in selection if k.startswith("linear+e5")), key=selection.__getitem__).split("=")[1])
+    if args.skip_selection:  # the settings given on the command line (chosen before, on the training split)
+        best_prefix, best_C, best_w = args.prefix, args.C[0], args.weight[0]
+    else:
+        best_frozen = max((k for k in selection if k.startswith("frozen")), key=selection.__getitem__)
+        best_prefix = PREFIX if "prefix='passage: '" in best_frozen else ""
+        best_C = float(best_frozen.rsplit("C=", 1)[1])
+        for w in args.weight:
+            s, _, _ = grouped_cv(a_train, lambda w=w: hybrid(args.model, cache, codebook, prefix=best_prefix, weight=w),
+                                 codebook, args.folds)
+            selection[f"linear+e5 weight={w}"] = s["mean_kappa"]
+            print(f"  linear+e5 weight={w}: mean kappa {s['mean_kappa']:.3f}", file=sys.stderr)
+        best_w = float(max((k for k in selection if k.startswith("linear+e5")),
+                           key=selection.__getitem__).split("=")[1])
 
-    makers: dict[str, Callable[[], Any]] = {
+    names = {"linear": "linear", "frozen": f"e5 frozen (prefix {best_prefix!r}, C={best_C})",
+             "hybrid": f"linear + e5 (weight {best_w})"}
+    every: dict[str, Callable[[], Any]] = {
         "linear": lambda: LinearCoder(codebook),
-        f"e5 frozen (prefix {best_prefix!r}, C={best_C})": lambda: frozen(
-            args.model, cache, codebook, prefix=best_prefix, C=best_C),
-        f"linear + e5 (weight {best_w})": lambda: NgramsPlusE5(codebook, encoder=encoders[best_prefix], weight=best_w),
+        "frozen": lambda: frozen(args.model, cache, codebook, prefix=best_prefix, C=best_C),
+        "hybrid": lambda: hybrid(args.model, cache, codebook, prefix=best_prefix, weight=best_w),
     }
+    makers = {names[k]: m for k, m in every.items() if k in args.coders}
     cv_results: dict[str, dict[str, Any]] = {}
     split_results: dict[str, dict[str, Any]] = {}
     for name, make in makers.items():
@@ -213,16 +236,160 @@ def cmd_samples(args: argparse.Namespace) -> dict[str, Any]:
         s2, minutes2 = fixed_split(a_train, b_test, make, codebook)
         split_results[name] = {**s2, "cpu_minutes": minutes2}
         print(f"  {name}: CV mean kappa {s['mean_kappa']:.3f}, split vs B {s2['mean_kappa']:.3f}", file=sys.stderr)
+    if "linear" in cv_results and len(cv_results) > 1:
+        base = np.asarray(cv_results["linear"]["fold_kappa"])
+        for name, res in cv_results.items():
+            if name != "linear":
+                diff = np.asarray(res["fold_kappa"]) - base
+                res["fold_gain"] = {"mean": float(diff.mean()), "sd": float(diff.std(ddof=1)),
+                                    "folds_better": int((diff > 0).sum())}
+                print(f"  {name} - linear per fold: {diff.mean():+.3f} +- {diff.std(ddof=1):.3f} "
+                      f"({(diff > 0).sum()}/{len(diff)} folds better)", file=sys.stderr)
     print("## Settings chosen on grouped CV of the training split (mean per-code kappa)\n")
     for k, v in selection.items():
         print(f"- {k}: {v:.3f}")
     print(f"\n## {args.folds} folds grouped by document, coder A ({len(a)} segments)\n")
     print(table(cv_results, codebook))
+    for name, res in cv_results.items():
+        if "fold_gain" in res:
+            g = res["fold_gain"]
+            print(f"\n{name} minus linear, per fold: {g['mean']:+.3f} +- {g['sd']:.3f} (sd), "
+                  f"better in {g['folds_better']}/{args.folds} folds")
     print(f"\n## Fixed split: train coder A ({len(a_train)} segments), test coder B ({len(b_test)} segments)\n")
     print(table(split_results, codebook))
     print(f"\nEmbedding CPU minutes (included above for the e5 coders of the CV table): {embed_minutes}")
     return {"selection": selection, "cv": cv_results, "split": split_results, "embedding_cpu_minutes": embed_minutes,
             "chosen": {"prefix": best_prefix, "C": best_C, "weight": best_w}}
+
+
+def mean_over(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The mean of several :func:`summary` results (one per human coder), code by code."""
+    out: dict[str, Any] = {}
+    for key, value in results[0].items():
+        if isinstance(value, dict):
+            out[key] = {c: float(np.nanmean([r[key][c] for r in results])) for c in value}
+        else:
+            out[key] = float(np.nanmean([r[key] for r in results]))
+    return out
+
+
+def mean_kappa(gold: np.ndarray, pred: np.ndarray) -> float:
+    """Mean per-code Cohen's kappa of multi-hot arrays, as :func:`summary` computes it, vectorised for the bootstrap.
+
+    Codes without a gold positive, and codes whose kappa is undefined (one category throughout), are left out.
+    """
+    g, p = gold.astype(bool), pred.astype(bool)
+    n = len(g)
+    tp, fp, fn = (g & p).sum(0), (~g & p).sum(0), (g & ~p).sum(0)
+    tn = n - tp - fp - fn
+    po = (tp + tn) / n
+    pe = ((tp + fp) * (tp + fn) + (fn + tn) * (fp + tn)) / n**2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kappa = np.where(pe < 1, (po - pe) / (1 - pe), np.nan)
+    keep = (tp + fn > 0) & ~np.isnan(kappa)
+    return float(kappa[keep].mean()) if keep.any() else float("nan")
+
+
+def bootstrap_gain(gold: dict[str, np.ndarray], preds: dict[str, np.ndarray], docs: dict[str, np.ndarray],
+                   base: str, other: str, codebook: Codebook, resamples: int, seed: int = 0
+                   ) -> tuple[float, float, float]:
+    """Mean kappa of ``other`` minus ``base`` (mean over the coders), and its 95 % document-bootstrap interval.
+
+    ``gold[coder]``, ``preds[name][coder]`` and ``docs[coder]`` are row-aligned multi-hot arrays and
+    document ids; each resample draws documents with replacement, the same documents for every coder.
+    """
+    rng = np.random.default_rng(seed)
+    names = sorted(set().union(*(set(d.tolist()) for d in docs.values())))
+    rows = {c: {d: np.flatnonzero(docs[c] == d) for d in names} for c in gold}
+
+    for c in gold:  # the fast kappa is the library's (scores.binary_scores -> agreement.cohen_kappa)
+        for m in (other, base):
+            slow = summary(score(gold[c], preds[m][c], codebook), codebook)["mean_kappa"]
+            assert abs(mean_kappa(gold[c], preds[m][c]) - slow) < 1e-9, (c, m)
+
+    def gain(pick: list[str]) -> float:
+        per = []
+        for c in gold:
+            idx = np.concatenate([rows[c][d] for d in pick])
+            per.append(mean_kappa(gold[c][idx], preds[other][c][idx]) - mean_kappa(gold[c][idx], preds[base][c][idx]))
+        return float(np.mean(per))
+
+    estimate = gain(names)
+    draws = [gain(list(rng.choice(names, size=len(names), replace=True))) for _ in range(resamples)]
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return estimate, float(low), float(high)
+
+
+def cmd_dev(args: argparse.Namespace) -> dict[str, Any]:
+    """Train on the train split (coder A); score on dev against A, C, D and on test against B."""
+    import tempfile
+
+    codebook = Codebook.default()
+    seg, split = load_samples(codebook)
+    a = seg[seg["coder"] == "A"]
+    train = a[a["document_id"].isin(split["train"])].reset_index(drop=True)
+    dev = seg[seg["document_id"].isin(split["dev"])].reset_index(drop=True)
+    test_b = seg[(seg["coder"] == "B") & seg["document_id"].isin(split["test"])].reset_index(drop=True)
+    coders = sorted(dev["coder"].unique())
+    cache = EmbeddingCache()
+    load_cache(args.embeddings, cache)
+    makers: dict[str, Callable[[], Any]] = {
+        "linear": lambda: LinearCoder(codebook),
+        f"hybrid (weight {args.weight[0]})": lambda: hybrid(args.model, cache, codebook, prefix=args.prefix,
+                                                            weight=args.weight[0]),
+    }
+    gold = {c: codebook.encode(dev.loc[dev["coder"] == c, "codes"].tolist()) for c in coders}
+    docs = {c: dev.loc[dev["coder"] == c, "document_id"].to_numpy() for c in coders}
+    texts = {c: dev.loc[dev["coder"] == c, "text"].tolist() for c in coders}
+    results: dict[str, dict[str, Any]] = {}
+    preds: dict[str, dict[str, np.ndarray]] = {}
+    fitted: dict[str, Any] = {}
+    for name, make in makers.items():
+        model, minutes = timed(lambda make=make: make().fit(train["text"].tolist(), train["codes"].tolist(),
+                                                            groups=train["document_id"].astype(str).tolist()))
+        fitted[name] = model
+        preds[name] = {c: model.predict_multi_hot(texts[c]) for c in coders}
+        by_coder = {c: summary(score(gold[c], preds[name][c], codebook), codebook) for c in coders}
+        test = summary(score(test_b["codes"].tolist(), model.predict(test_b["text"].tolist()), codebook), codebook)
+        results[name] = {"dev_mean": mean_over(list(by_coder.values())), "dev_by_coder": by_coder,
+                         "test_vs_B": test, "train_cpu_minutes": minutes}
+        print(f"  {name}: dev mean kappa {results[name]['dev_mean']['mean_kappa']:.3f}, "
+              f"test vs B {test['mean_kappa']:.3f}, {minutes:.1f} CPU min", file=sys.stderr)
+    save_cache(args.embeddings, cache)
+    base, other = list(makers)
+    est, low, high = bootstrap_gain(gold, preds, docs, base, other, codebook, args.resamples)
+    out: dict[str, Any] = {"results": results, "gain": {"estimate": est, "low": low, "high": high,
+                                                        "resamples": args.resamples}}
+    if args.quantized:
+        with tempfile.TemporaryDirectory() as tmp:
+            fitted[other].save(Path(tmp) / "hybrid")
+            q = load_model(Path(tmp) / "hybrid", quantize=True)
+            qp = {c: q.predict_multi_hot(texts[c]) for c in coders}
+        name = f"{other}, --quantize"
+        results[name] = {"dev_mean": mean_over([summary(score(gold[c], qp[c], codebook), codebook) for c in coders])}
+    names = list(results)
+    print(f"## Train coder A ({len(train)} segments, {train['document_id'].nunique()} documents); dev "
+          f"{dev['document_id'].nunique()} documents ({len(texts[coders[0]])} segments) against coders "
+          f"{', '.join(coders)} (mean over coders)\n")
+    print("| | " + " | ".join(names) + " |")
+    print("|---|" + "---:|" * len(names))
+    for c in codebook.codes:
+        print(f"| {c} kappa | " + " | ".join(f"{results[n]['dev_mean']['per_code_kappa'][c]:.3f}" for n in names)
+              + " |")
+    for key in ("mean_kappa", "macro_f1", "type_macro_f1", "valence_macro_f1", "any_community_f1"):
+        print(f"| **{key}** | " + " | ".join(f"{results[n]['dev_mean'][key]:.3f}" for n in names) + " |")
+    for c in coders:
+        print(f"| mean kappa vs {c} | " + " | ".join(
+            f"{results[n]['dev_by_coder'][c]['mean_kappa']:.3f}" if "dev_by_coder" in results[n] else ""
+            for n in names) + " |")
+    print(f"\nGain in dev mean kappa, {other} minus {base}: {est:+.3f} "
+          f"(95 % document bootstrap, {args.resamples} resamples: {low:+.3f} .. {high:+.3f})")
+    print(f"\n## Test split against coder B ({len(test_b)} segments): reported, not used for any choice\n")
+    print("| | " + " | ".join(makers) + " |")
+    print("|---|" + "---:|" * len(makers))
+    for key in ("mean_kappa", "macro_f1", "type_macro_f1", "valence_macro_f1", "any_community_f1"):
+        print(f"| {key} | " + " | ".join(f"{results[n]['test_vs_B'][key]:.3f}" for n in makers) + " |")
+    return out
 
 
 VALENCE = Codebook.from_dict({"name": "NoReC valence", "types": [{"name": "omtale"}],
@@ -241,11 +408,12 @@ def cmd_norec(args: argparse.Namespace) -> dict[str, Any]:
     train, test = _norec(args.data / "binary" / "train.json"), _norec(args.data / "binary" / "test.json")
     cache = EmbeddingCache()
     both = pd.concat([train, test], ignore_index=True)
-    encoder, embed_minutes = embed_all(args.model, cache, VALENCE, both, args.prefix)
+    _, embed_minutes = embed_all(args.model, cache, VALENCE, both, args.prefix)
     makers: dict[str, Callable[[], Any]] = {
         "linear": lambda: LinearCoder(VALENCE),
         f"e5 frozen (C={args.C[0]})": lambda: frozen(args.model, cache, VALENCE, prefix=args.prefix, C=args.C[0]),
-        f"linear + e5 (weight {args.weight[0]})": lambda: NgramsPlusE5(VALENCE, encoder=encoder, weight=args.weight[0]),
+        f"linear + e5 (weight {args.weight[0]})": lambda: hybrid(args.model, cache, VALENCE, prefix=args.prefix,
+                                                                 weight=args.weight[0]),
     }
     out: dict[str, Any] = {"embedding_cpu_minutes": embed_minutes, "n_train": len(train), "n_test": len(test)}
     print(f"## NoReC_sentence binary: train {len(train)}, test {len(test)} sentences\n")
@@ -318,19 +486,28 @@ def cmd_finetune(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("samples", "norec", "finetune"):
+    for name in ("samples", "dev", "norec", "finetune"):
         p = sub.add_parser(name)
+        p.add_argument("--embeddings", type=Path, help="keep the embedding cache in this .npz between runs")
         p.add_argument("--model", required=True, help="the folder mpsoc prepare-model wrote")
         p.add_argument("--json", type=Path, help="also write the numbers here")
         p.add_argument("--folds", type=int, default=5)
         p.add_argument("--prefix", default=PREFIX)
         p.add_argument("--C", type=float, nargs="+", default=[0.1, 1.0])
-        p.add_argument("--weight", type=float, nargs="+", default=[0.5, 1.0, 2.0])
+        p.add_argument("--weight", type=float, nargs="+", help="default 0.5 1.0 2.0 (dev: the HybridCoder's, 2.0)")
+    sub.choices["samples"].add_argument("--skip-selection", action="store_true",
+                                        help="use --prefix, the first --C and --weight (chosen before)")
+    sub.choices["samples"].add_argument("--coders", nargs="+", choices=["linear", "frozen", "hybrid"],
+                                        default=["linear", "frozen", "hybrid"], help="the coders to score")
+    sub.choices["dev"].add_argument("--resamples", type=int, default=1000)
+    sub.choices["dev"].add_argument("--quantized", action="store_true", help="also the hybrid with an int8 encoder")
     sub.choices["norec"].add_argument("--data", type=Path, required=True, help="the norec_sentence folder")
     sub.choices["finetune"].add_argument("--grid", nargs="*", default=[], help="key=v1,v2 ... (TransformerCoder)")
     sub.choices["finetune"].add_argument("--seeds", type=int, nargs="+", default=[0])
     args = parser.parse_args(argv)
-    run = {"samples": cmd_samples, "norec": cmd_norec, "finetune": cmd_finetune}[args.command]
+    if args.weight is None:
+        args.weight = [HybridCoder().weight] if args.command == "dev" else [0.5, 1.0, 2.0]
+    run = {"samples": cmd_samples, "dev": cmd_dev, "norec": cmd_norec, "finetune": cmd_finetune}[args.command]
     out = run(args)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

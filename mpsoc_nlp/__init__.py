@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from .io.tables import read_table
     from .io.transcripts import read_transcript
     from .models.folder import load_model
+    from .models.hybrid import HybridCoder
     from .models.linear import LinearCoder
     from .models.transformer import TransformerCoder
     from .report_folders import evaluate_to_folder as evaluate
@@ -78,6 +79,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "agreement": (".agreement", ""),
     # coders
     "LinearCoder": (".models.linear", "LinearCoder"),
+    "HybridCoder": (".models.hybrid", "HybridCoder"),
     "TransformerCoder": (".models.transformer", "TransformerCoder"),
     # errors
     "MpsocError": (".errors", "MpsocError"),
@@ -116,6 +118,7 @@ __all__ = [
     "agreement",
     "agreement_report",
     "LinearCoder",
+    "HybridCoder",
     "TransformerCoder",
     "MpsocError",
     "InputError",

@@ -118,14 +118,23 @@ ConfigSeedOpt = Annotated[
     Optional[int],
     typer.Option("--seed", help="Random seed: same data and seed give the same model (default: the config's, or 0)."),
 ]
-JobsOpt = Annotated[int, typer.Option("--jobs", help="Linear: cores to use (-1: all); results do not depend on it.")]
-BackendOpt = Annotated[str, typer.Option("--backend", help="linear (fast, offline default) or transformer.")]
+JobsOpt = Annotated[
+    int, typer.Option("--jobs", help="Linear and hybrid: cores to use (-1: all); results do not depend on it.")
+]
+BackendOpt = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        help="linear (fast, offline default), hybrid (n-grams + frozen multilingual-e5-small: the best measured; "
+        "needs torch) or transformer.",
+    ),
+]
 ModelOpt = Annotated[
     Optional[str],
     typer.Option(
         "--model",
-        help="Transformer base model: a local folder, a hub name, or multilingual-e5-small "
-        "(prepared on first use into the cache, $MPSOC_CACHE).",
+        help="Transformer base model or hybrid encoder: a local folder, a hub name, or multilingual-e5-small "
+        "(prepared on first use into the cache, $MPSOC_CACHE; the hybrid's default).",
     ),
 ]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="A TOML file with backend settings.")]

@@ -266,7 +266,8 @@ def classify(
     transcripts, journals : options, optional
         How transcripts and journal exports are segmented.
     quantize : bool
-        A transformer model folder on CPU: load it with dynamic int8 quantisation.
+        A transformer or hybrid model folder on CPU: load its encoder with dynamic int8
+        quantisation (for the hybrid a warning says what it costs).
     excel : bool
         CSV for Norwegian Excel: UTF-8 with BOM and ``;`` as delimiter, so a double-click opens it
         in columns with æøå intact (the default CSV, UTF-8 and ``,``, suits pandas and R).
@@ -286,8 +287,8 @@ def classify(
     if not isinstance(model, BaseCoder):
         model_dir = model
         if quantize:
-            if read_model_json(model).get("backend") != "transformer":
-                raise InputError("--quantize applies to transformer models only")
+            if read_model_json(model).get("backend") not in ("transformer", "hybrid"):
+                raise InputError("--quantize applies to transformer and hybrid models only (their encoder)")
             model = load_model(model, quantize=True)
         else:
             model = load_model(model)

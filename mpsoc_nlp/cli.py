@@ -221,7 +221,11 @@ def classify(
     interviewer_labels: InterviewerLabelsOpt = None,
     quantize: Annotated[
         bool,
-        typer.Option("--quantize", help="Transformer on CPU: dynamic int8 quantisation (faster, near-equal scores)."),
+        typer.Option(
+            "--quantize",
+            help="Transformer or hybrid on CPU: dynamic int8 quantisation of the encoder (faster; costs the "
+            "hybrid most of its gain).",
+        ),
     ] = False,
     jobs: JobsOpt = -1,
     excel: Annotated[
@@ -519,7 +523,7 @@ def prepare_model(
     from .models.pretrained import prepare_model as run
 
     done = run(name, out=out, force=force, weights=weights)
-    typer.echo(f"Prepared {name} in {done}; use it with --backend transformer --model {done}")
+    typer.echo(f"Prepared {name} in {done}; use it with --backend hybrid --model {done} (or --backend transformer)")
 
 
 @app.command()
@@ -528,11 +532,18 @@ def demo(
     out: Annotated[Path, typer.Option("--out", help="Where the demo writes (replaced on every run).")] = Path(
         "out/demo"
     ),
+    backend: Annotated[
+        str, typer.Option("--backend", help="linear (the default, no torch needed) or hybrid (n-grams + frozen e5).")
+    ] = "linear",
+    model: Annotated[
+        Optional[str],
+        typer.Option("--model", help="Hybrid: the encoder, a folder or multilingual-e5-small (the default)."),
+    ] = None,
 ) -> None:
     """Run the main job end to end on the sample corpus: validate, train, classify, compare with a human coder."""
     from .demo import run_demo
 
-    run_demo(data_dir, out, echo=typer.echo)
+    run_demo(data_dir, out, echo=typer.echo, backend=backend, model=model)
 
 
 class Terminated(KeyboardInterrupt):

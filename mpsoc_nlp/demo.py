@@ -1,7 +1,8 @@
 """``mpsoc demo``: the main job end to end on the sample corpus.
 
-Validate the coded sample corpus, train the offline coder on the training documents of the fixed
-split, classify the held-out documents, set the model's scores beside the agreement of two
+Validate the coded sample corpus, train the offline coder (or, with ``backend="hybrid"``, the
+hybrid coder: hashed n-grams beside frozen multilingual-e5-small vectors) on the training
+documents of the fixed split, classify the held-out documents, set the model's scores beside the agreement of two
 human coders on the same segments, and write the evaluation report of the model as one more coder
 (``OUT/evaluation/``: report.html, report.md, metrics.json, plots, disagreements.xlsx).
 """
@@ -40,6 +41,11 @@ def _f(x: float) -> str:
 
 #: The kind of folder in the demo folder's marker: the demo replaces only its own folder.
 DEMO_KIND = "demo"
+#: The coders the demo can train, and how it names them.
+_DEMO_CODERS = {
+    "linear": "offline coder (hashed n-grams)",
+    "hybrid": "hybrid coder (hashed n-grams beside frozen multilingual-e5-small vectors; embedding takes minutes)",
+}
 _DEMO_FILES = {"model", "test_segments.csv", "predictions.xlsx", "evaluation", "forslag.qdpx"}
 
 
@@ -54,9 +60,20 @@ def run_demo(
     out_dir: str | Path = "out/demo",
     *,
     echo: Callable[[str], None] = print,
+    backend: str = "linear",
+    model: str | None = None,
 ) -> dict[str, Any]:
-    """Run the demo; outputs go to ``out_dir`` (replaced on every run). Returns the scores."""
+    """Run the demo; outputs go to ``out_dir`` (replaced on every run). Returns the scores.
+
+    ``backend``: ``"linear"`` (no torch needed) or ``"hybrid"``, whose encoder is ``model`` (a
+    folder, or ``multilingual-e5-small``, the default, prepared on first use).
+    """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
+    if backend not in _DEMO_CODERS:
+        raise InputError(f"the demo trains the linear or the hybrid coder, not {backend!r}")
+    if model is not None and backend != "hybrid":
+        raise InputError("--model names the hybrid coder's encoder; add --backend hybrid")
+    params: dict[str, Any] = {"encoder": model} if model is not None else {}
     codings = data_dir / "codings.csv"
     if not codings.is_file():
         raise InputError(
@@ -81,11 +98,12 @@ def run_demo(
     train_rows = coder_a[coder_a["document_id"].isin(split["train"])]
     test_rows = coder_a[coder_a["document_id"].isin(split["test"])]
     echo(
-        f"\n== 2. Train the offline coder on coder A's {len(train_rows)} segments of {len(split['train'])} "
-        "training documents (5-fold cross-validation grouped by document for the model card)"
+        f"\n== 2. Train the {_DEMO_CODERS[backend]} on coder A's {len(train_rows)} segments of "
+        f"{len(split['train'])} training documents (5-fold cross-validation grouped by document for the model card)"
     )
     model_dir = out_dir / "model"
-    model = train(train_rows, out=model_dir, codebook=codebook, seed=0, cv_folds=5, name="demo-linear")
+    model = train(train_rows, out=model_dir, backend=backend, codebook=codebook, seed=0, cv_folds=5,  # type: ignore[arg-type]
+                  name=f"demo-{backend}", **params)
     cv = model.metadata_["metrics"]["summary"]  # type: ignore[attr-defined]
     echo(f"   cross-validated macro F1 {cv['macro_f1']:.3f}, type macro F1 {cv['type_macro_f1']:.3f}, "
          f"valence macro F1 {cv['valence_macro_f1']:.3f}; model card: {model_dir / 'README.md'}")

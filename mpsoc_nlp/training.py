@@ -31,7 +31,9 @@ __all__ = ["train", "make_coder", "data_fingerprint", "read_config", "backend_pa
 
 logger = logging.getLogger(__name__)
 
-Backend = Literal["linear", "transformer"]
+Backend = Literal["linear", "hybrid", "transformer"]
+#: The backends whose coder is a LinearCoder (its settings, ``n_jobs``, ``keep_vocabulary``).
+LINEAR_FAMILY = ("linear", "hybrid")
 
 
 def data_fingerprint(
@@ -83,15 +85,21 @@ def backend_params(
 ) -> dict[str, Any]:
     """The settings of a backend: the ``config`` file's, then the options of ``mpsoc train``.
 
-    ``model`` (a transformer base model), ``strategy`` and ``resume`` apply to the transformer
-    only; ``resume`` checkpoints in ``OUT.checkpoints/`` unless the config names a folder.
+    ``model`` is the transformer's base model or the hybrid's frozen encoder; ``strategy`` and
+    ``resume`` apply to the transformer only; ``resume`` checkpoints in ``OUT.checkpoints/``
+    unless the config names a folder.
     """
     params = read_config(config, backend)
     params.pop("seed", None)  # the seed is an argument of its own: see resolve_seed
     if model is not None:
-        if backend != "transformer":
-            raise InputError("--model names a transformer base model; add --backend transformer")
-        params["model_name_or_path"] = model
+        if backend == "transformer":
+            params["model_name_or_path"] = model
+        elif backend == "hybrid":
+            params["encoder"] = model
+        else:
+            raise InputError(
+                "--model names a transformer base model or the hybrid's encoder; add --backend hybrid or transformer"
+            )
     if keep_vocabulary:
         params["keep_vocabulary"] = True
     if strategy is not None:
@@ -126,11 +134,11 @@ def make_coder(
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r}; use {' or '.join(repr(b) for b in BACKENDS)}")
     cls: Any = backend_class(backend)
-    if backend == "linear":
+    if backend in LINEAR_FAMILY:
         allowed = set(cls().get_params()) - {"codebook"}
         unknown = sorted(set(params) - allowed)
         if unknown:
-            raise InputError(f"unknown setting(s) {unknown} for the linear backend; known are {sorted(allowed)}")
+            raise InputError(f"unknown setting(s) {unknown} for the {backend} backend; known are {sorted(allowed)}")
         for key in ("word_ngrams", "char_ngrams"):
             if key in params:
                 params[key] = tuple(params[key])
@@ -193,7 +201,9 @@ def train(
         empty codes as ``NaN`` works; ``columns`` names its columns).
     out : path, optional
         The model folder to write (atomically; an existing one only with ``force``).
-    backend : {"linear", "transformer"}
+    backend : {"linear", "hybrid", "transformer"}
+        ``hybrid``: the linear coder's n-grams beside a frozen encoder's vectors (needs torch; the
+        encoder is the ``encoder`` setting or ``--model``, default ``multilingual-e5-small``).
     coder : str, optional
         With several coders, whose codes to learn; default the coder with most segments.
     cv_folds : int
@@ -206,12 +216,12 @@ def train(
         Further files the run reads (a codebook or config file): like the data, ``out`` may not
         be, hold or lie inside them.
     jobs : int, optional
-        Linear backend: cores for vectorising (joblib; ``-1``: all). The model does not depend on it.
+        Linear and hybrid backends: cores for vectorising (joblib; ``-1``: all). The model does not depend on it.
     **params
         Settings of the backend (see :class:`~mpsoc_nlp.models.LinearCoder`).
     """
     codebook = codebook or Codebook.default()
-    if backend == "linear" and jobs is not None:
+    if backend in LINEAR_FAMILY and jobs is not None:
         params["n_jobs"] = jobs
     if isinstance(cv_folds, bool) or not isinstance(cv_folds, int) or cv_folds < 0 or cv_folds == 1:
         raise InputError(f"--folds must be 0 (no cross-validation) or at least 2, not {cv_folds!r}")

@@ -78,3 +78,21 @@ def coded_csv(tmp_path_factory) -> Path:
 
     header, rows = sample_rows(12)
     return write_rows(tmp_path_factory.mktemp("safety_data") / "koding.csv", header, rows)
+
+
+@pytest.fixture(scope="session")
+def coder_a_rows():
+    """Coder A's rows of ``data_samples/codings.csv`` as written there (strings; codes ``;``-separated)."""
+    import pandas as pd
+
+    frame = pd.read_csv(SAMPLES / "codings.csv", dtype=str, keep_default_na=False)
+    return frame[frame["coder"] == "A"]
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory, coder_a_rows) -> Path:
+    """A one-layer tiny BERT with a WordPiece vocabulary of the sample texts, built once (needs transformers)."""
+    pytest.importorskip("transformers")
+    from .tiny_model import build_tiny_bert
+
+    return build_tiny_bert(tmp_path_factory.mktemp("hf") / "tiny-bert", coder_a_rows["text"].tolist(), layers=1)

@@ -10,24 +10,21 @@ import pytest
 
 from mpsoc_nlp.cli import main
 
-from .tiny_model import build_tiny_bert, first_documents
+from .tiny_model import first_documents
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLES = REPO / "data_samples" / "codings.csv"
 
 pytest.importorskip("transformers")
 
 
 @pytest.fixture(scope="module")
-def samples() -> pd.DataFrame:
-    frame = pd.read_csv(SAMPLES, dtype=str, keep_default_na=False)
-    return frame[frame["coder"] == "A"]
+def samples(coder_a_rows: pd.DataFrame) -> pd.DataFrame:
+    return coder_a_rows
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory, samples: pd.DataFrame) -> Path:
-    return build_tiny_bert(tmp_path_factory.mktemp("hf") / "tiny-bert", samples["text"].tolist(), layers=1)
-
+def tiny_model(tiny_bert: Path) -> Path:
+    return tiny_bert
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +34,29 @@ def small_csv(tmp_path_factory: pytest.TempPathFactory, samples: pd.DataFrame) -
     return path
 
 
-@pytest.mark.parametrize("config", sorted((REPO / "training").glob("*.toml")), ids=lambda p: p.name)
+CONFIGS = sorted((REPO / "training").glob("*.toml"))
+
+
+def config_backend(path: Path) -> str:
+    """The backend a shipped config is for: the name of its one table."""
+    from mpsoc_nlp.models.folder import BACKENDS
+    from mpsoc_nlp.training import tomllib  # the standard library's, or tomli before Python 3.11
+
+    tables = [k for k, v in tomllib.loads(path.read_text(encoding="utf-8")).items() if isinstance(v, dict)]
+    assert len(tables) == 1 and tables[0] in BACKENDS, f"{path.name}: one table named after a backend, not {tables}"
+    return tables[0]
+
+
+def test_the_shipped_configs_cover_the_hybrid_and_the_transformer():
+    assert {config_backend(p) for p in CONFIGS} == {"hybrid", "transformer"}
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
 def test_every_shipped_config_trains_through_the_cli(config, tiny_model, small_csv, tmp_path, capsys):
-    """The command the docs give (--config plus --seed) works for each config in training/."""
+    """The command the docs give (--config plus --seed) works for each config in training/, with its backend."""
     out = tmp_path / "model"
-    code = main(["train", str(small_csv), "--backend", "transformer", "--model", str(tiny_model),
+    backend = config_backend(config)
+    code = main(["train", str(small_csv), "--backend", backend, "--model", str(tiny_model),
                  "--config", str(config), "--seed", "3", "--folds", "0", "--out", str(out)])
     captured = capsys.readouterr()
     assert code == 0, captured.err
@@ -50,6 +65,7 @@ def test_every_shipped_config_trains_through_the_cli(config, tiny_model, small_c
 
     meta = json.loads((out / "model.json").read_text())
     assert meta["seed"] == 3  # --seed wins over the config's seed
+    assert meta["backend"] == backend
 
 
 def test_the_configs_seed_is_used_when_no_seed_is_given(tiny_model, small_csv, tmp_path):

@@ -1,4 +1,4 @@
-"""Coders: the estimator contract, the linear (default) and the transformer backend.
+"""Coders: the estimator contract, the linear (default), the hybrid and the transformer backend.
 
 The backends are imported when first named, so ``import mpsoc_nlp.models`` imports neither.
 """
@@ -11,12 +11,13 @@ from .base import BaseCoder
 from .folder import load_model
 
 if TYPE_CHECKING:
+    from .hybrid import HybridCoder
     from .linear import LinearCoder
     from .transformer import TransformerCoder
 
-__all__ = ["BaseCoder", "LinearCoder", "TransformerCoder", "load_model"]
+__all__ = ["BaseCoder", "HybridCoder", "LinearCoder", "TransformerCoder", "load_model"]
 
-_LAZY = {"LinearCoder": ".linear", "TransformerCoder": ".transformer"}
+_LAZY = {"HybridCoder": ".hybrid", "LinearCoder": ".linear", "TransformerCoder": ".transformer"}
 
 
 def __getattr__(name: str) -> Any:

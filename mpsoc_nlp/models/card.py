@@ -18,7 +18,7 @@ def model_card(meta: dict[str, Any]) -> str:
     lines = [
         f"# Model card: {meta.get('name', 'mpsoc-nlp model')}",
         "",
-        f"- backend: `{meta['backend']}`" + (f" (base model `{meta['base_model']}`)" if meta.get("base_model") else ""),
+        f"- backend: `{meta['backend']}`" + _base(meta),
         f"- codebook: {meta['codebook'].get('name')} {meta['codebook'].get('version')} ({len(codes)} codes)",
         f"- library: mpsoc-nlp {meta.get('library_version')}, model format {meta.get('format_version')}",
     ]
@@ -99,11 +99,28 @@ def model_card(meta: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _base(meta: dict[str, Any]) -> str:
+    if not meta.get("base_model"):
+        return ""
+    if meta.get("backend") == "hybrid":
+        weight = meta.get("params", {}).get("weight")
+        return f" (hashed n-grams beside the frozen encoder `{meta['base_model']}`, weight {weight})"
+    return f" (base model `{meta['base_model']}`)"
+
+
 def _holds(meta: dict[str, Any]) -> str:
     """What the folder holds, by backend, and whether loading it runs code."""
     if meta.get("backend") == "transformer":
         what = (
             "- The folder holds no training text: the network's weights (safetensors) and the base model's tokenizer."
+        )
+    elif meta.get("backend") == "hybrid":
+        what = (
+            "- The folder holds "
+            + ("no training text except the word n-gram vocabulary kept for explanations"
+               if meta.get("keeps_vocabulary") else "no training text (hashed features; no vocabulary)")
+            + ": the n-gram weights and, in `encoder/`, the frozen encoder (safetensors) and its tokenizer, "
+            "checked against the sha256 sums in `encoder_files.json` on load."
         )
     elif meta.get("keeps_vocabulary"):
         what = "- The folder holds no training text except the word n-gram vocabulary kept for explanations."

@@ -63,12 +63,16 @@ class EmbeddingCache:
 
 
 def share_embeddings(factory: Callable[[], T]) -> Callable[[], T]:
-    """A factory whose coders share one :class:`EmbeddingCache` (coders without one are left alone)."""
+    """A factory whose coders share one :class:`EmbeddingCache`.
+
+    It goes to the coders that embed with a frozen encoder (the transformer's ``frozen`` strategy,
+    coders whose class sets ``embeds_frozen``, the hybrid coder); the others are left alone.
+    """
     cache = EmbeddingCache()
 
     def make() -> T:
         coder: Any = factory()
-        if getattr(coder, "strategy", None) == "frozen":
+        if getattr(coder, "strategy", None) == "frozen" or getattr(coder, "embeds_frozen", False):
             coder.embedding_cache = cache
         return coder  # type: ignore[no-any-return]
 

@@ -50,6 +50,7 @@ METADATA_KEYS = ("name", "created", "coder", "seed", "training_data", "metrics")
 
 BACKENDS: dict[str, str] = {
     "linear": "mpsoc_nlp.models.linear:LinearCoder",
+    "hybrid": "mpsoc_nlp.models.hybrid:HybridCoder",
     "transformer": "mpsoc_nlp.models.transformer:TransformerCoder",
 }
 """Backend name -> ``module:Class`` of its coder; the one place a new backend is registered."""

@@ -24,7 +24,7 @@ from .finetune import _sigmoid, _tune
 if TYPE_CHECKING:
     from .transformer import TransformerCoder
 
-__all__ = ["fit_frozen", "fit_heads", "embed"]
+__all__ = ["fit_frozen", "fit_heads", "embed", "load_encoder"]
 
 logger = logging.getLogger("mpsoc_nlp.models.transformer")
 
@@ -39,11 +39,7 @@ def fit_frozen(
     """
     from sklearn.model_selection import GroupKFold, KFold
 
-    tokenizer, encoder = coder._load_parts(source, head=False, codebook=codebook, saved=False)
-    coder.device_ = pick_device(coder.device)
-    encoder.to(coder.device_).eval()
-    coder.tokenizer_, coder.model_ = tokenizer, encoder
-    coder.max_length_ = coder._max_length(tokenizer, encoder)
+    encoder = load_encoder(coder, source, codebook, saved=False)
     t0 = time.perf_counter()
     x = coder._embed(texts, model=encoder)  # never the int8 copy: training features stay exact
     logger.info("embedded %d segments in %.1f s", len(texts), time.perf_counter() - t0)
@@ -76,6 +72,20 @@ def fit_frozen(
     coder.best_epoch_ = None
     coder.n_validation_ = int(len(oof)) if oof is not None else 0
     coder.pos_weight_ = None
+
+
+def load_encoder(coder: TransformerCoder, source: Path, codebook: Codebook, *, saved: bool) -> Any:
+    """Load the bare encoder and its tokenizer from ``source`` onto the coder's device, in eval mode.
+
+    Sets the coder's ``tokenizer_``, ``model_``, ``device_`` and ``max_length_``; returns the encoder.
+    ``saved``: a folder mpsoc wrote (safetensors only) rather than a base model.
+    """
+    tokenizer, encoder = coder._load_parts(source, head=False, codebook=codebook, saved=saved)
+    coder.device_ = pick_device(coder.device)
+    encoder.to(coder.device_).eval()
+    coder.tokenizer_, coder.model_ = tokenizer, encoder
+    coder.max_length_ = coder._max_length(tokenizer, encoder)
+    return encoder
 
 
 def fit_heads(x: np.ndarray, y: np.ndarray, *, C: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -174,7 +174,7 @@ class LinearCoder(BaseCoder):
         self, counts: list[sp.csr_matrix], y: np.ndarray
     ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
         """Fit on counts; empties the list ``counts`` once the features are built."""
-        idfs = [self._idf(c) for c in counts]
+        idfs = self._idfs(counts)
         x = self._features(counts, idfs)
         counts.clear()
         n_codes = y.shape[1]
@@ -203,16 +203,29 @@ class LinearCoder(BaseCoder):
             intercept[j] = clf.intercept_[0]
         return idfs, coef, intercept
 
-    def _proba_arrays(
+    def _idfs(self, counts: list[sp.csr_matrix]) -> list[np.ndarray]:
+        """The idf of each block of counts (a hook: the hybrid coder's embedding block has none)."""
+        return [self._idf(c) for c in counts]
+
+    def _logits_arrays(
         self, counts: list[sp.csr_matrix], idfs: list[np.ndarray], coef_t: np.ndarray, intercept: np.ndarray
     ) -> np.ndarray:
-        """Probabilities from counts; ``coef_t`` is the C-contiguous transpose of the weights."""
+        """Logits from counts; ``coef_t`` is the C-contiguous transpose of the weights.
+
+        The blocks of ``counts`` that have an idf, in order, meet the first rows of ``coef_t``.
+        """
         logits = np.tile(intercept.astype(np.float64), (counts[0].shape[0], 1))
         start = 0
         for c, idf in zip(counts, idfs):
             logits += self._weigh(c, idf) @ coef_t[start : start + c.shape[1]]
             start += c.shape[1]
-        return 1.0 / (1.0 + np.exp(-logits))
+        return logits
+
+    def _proba_arrays(
+        self, counts: list[sp.csr_matrix], idfs: list[np.ndarray], coef_t: np.ndarray, intercept: np.ndarray
+    ) -> np.ndarray:
+        """Probabilities from counts (see :meth:`_logits_arrays`)."""
+        return 1.0 / (1.0 + np.exp(-self._logits_arrays(counts, idfs, coef_t, intercept)))
 
     def _coef_t(self, coef: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(coef.T, dtype=self._dtype)

@@ -6,8 +6,10 @@ damaged or hand-edited folder ends in a plain message (exit 2) instead of an int
 worse, wrong codes. Checked: the keys and their types; the codes (unique, known to the stored
 codebook, in its order); the thresholds (one per code, finite, ``0 <= t <= 1``); the review band;
 ``n_features``; every file ``model.json`` names lies inside the folder (no absolute path, no
-``..``, no symbolic link leading out); and, for the linear backend, the arrays of ``weights.npz``
-(names, shapes against the codes and ``n_features``, sizes).
+``..``, no symbolic link leading out); for the linear backend, the arrays of ``weights.npz``
+(names, shapes against the codes and ``n_features``, sizes); for the hybrid backend, the same
+arrays with the encoder's columns beside them, and that the encoder folder and its list of
+checksums are there (the checksums themselves are compared when the encoder is loaded).
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ MAX_FEATURES = 2**24
 #: The largest uncompressed size of the weights arrays of a linear model: 4 GiB.
 MAX_WEIGHTS_BYTES = 4 * 2**30
 #: Keys of ``model.json`` whose value names a file or folder of the model folder.
-FILE_KEYS = ("weights", "head")
+FILE_KEYS = ("weights", "head", "encoder_folder", "encoder_files")
+#: The largest width of a hybrid model's encoder block (hidden size of the encoder).
+MAX_ENCODER_DIM = 65_536
 _LINEAR_ARRAYS = ("coef_columns", "coef_values", "intercept", "n_columns", "idf_0", "idf_1")
 
 
@@ -97,7 +101,8 @@ def _check_codes(folder: Path, meta: Mapping[str, Any]) -> Codebook:
     return codebook
 
 
-def _check_linear(folder: Path, meta: Mapping[str, Any], n_codes: int) -> None:
+def _check_linear(folder: Path, meta: Mapping[str, Any], n_codes: int, extra_columns: int = 0) -> None:
+    """The linear arrays; ``extra_columns``: the hybrid's encoder block beside the two hashed blocks."""
     params = meta.get("params", {})
     if not isinstance(params, Mapping):
         raise _fail(folder, "params", f"must be a table, not {type(params).__name__}")
@@ -130,8 +135,21 @@ def _check_linear(folder: Path, meta: Mapping[str, Any], n_codes: int) -> None:
     for name, shape in expect.items():
         if n_kept < 0 or shapes[name] != shape:
             raise _fail(folder, "weights", f"holds {name} of shape {shapes[name]}, expected {shape}")
-    if n_kept > 2 * n_features:
-        raise _fail(folder, "weights", f"keeps {n_kept} columns of {2 * n_features}")
+    if n_kept > 2 * n_features + extra_columns:
+        raise _fail(folder, "weights", f"keeps {n_kept} columns of {2 * n_features + extra_columns}")
+
+
+def _check_hybrid(folder: Path, meta: Mapping[str, Any], n_codes: int) -> None:
+    dim = meta.get("encoder_dim")
+    if not isinstance(dim, int) or isinstance(dim, bool) or not 1 <= dim <= MAX_ENCODER_DIM:
+        raise _fail(folder, "encoder_dim", f"is {dim!r}; it must be a whole number 1..{MAX_ENCODER_DIM}")
+    _check_linear(folder, meta, n_codes, extra_columns=dim)
+    encoder = _inside(folder, "encoder_folder", meta.get("encoder_folder", "encoder"))
+    if not encoder.is_dir():
+        raise _fail(folder, "encoder_folder", f"names {encoder.name}/, which is missing")
+    files = _inside(folder, "encoder_files", meta.get("encoder_files", "encoder_files.json"))
+    if not files.is_file():
+        raise _fail(folder, "encoder_files", f"names {files.name}, which is missing")
 
 
 def _npy_shape(zf: zipfile.ZipFile, name: str) -> tuple[int, ...]:
@@ -177,3 +195,5 @@ def check_model_folder(folder: str | os.PathLike[str], meta: Any) -> None:
             _inside(folder, key, meta[key])
     if backend == "linear":
         _check_linear(folder, meta, len(codebook))
+    elif backend == "hybrid":
+        _check_hybrid(folder, meta, len(codebook))
