@@ -286,7 +286,7 @@ def _csv_field(v: Any) -> str:
 def _csv_column(col: pd.Series, cell: Any, special: re.Pattern[str]) -> list[str]:
     """One column's CSV fields, quoted where ``csv.writer`` quotes (a delimiter, a quote, a line break)."""
     dtype = col.dtype
-    if dtype == bool:
+    if isinstance(dtype, np.dtype) and dtype.kind == "b":
         return np.where(col.to_numpy(), "True", "False").tolist()
     if dtype.kind == "f" and isinstance(dtype, np.dtype):
         values, inverse = np.unique(col.to_numpy(), return_inverse=True)
