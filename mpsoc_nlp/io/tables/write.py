@@ -294,7 +294,7 @@ def _csv_column(col: pd.Series, cell: Any, special: re.Pattern[str]) -> list[str
         return texts[inverse.ravel()].tolist()
     if dtype.kind in "iu" and isinstance(dtype, np.dtype):
         return col.to_numpy().astype(str).tolist()
-    values = col.tolist()
+    values: list[Any] = col.tolist()
     if pd.api.types.infer_dtype(values, skipna=False) != "string":
         types = {type(v) for v in values}
         if any(issubclass(t, (float, list, dict, set, np.ndarray)) for t in types):
