@@ -229,7 +229,7 @@ def test_csv_written_by_columns_is_byte_identical_to_the_row_writer(tmp_path, fm
             "codes": [("a:positiv",), (), ("a:positiv", "b:negativ"), (), ("a:positiv",), ()],
             "mixed": [None, float("nan"), -0.0, 0.0, True, 1],
             "turn_index": pd.array([1, None, 3, 4, None, 0], dtype="Int64"),
-            "p:a": [0.1234, 1e-05, 0.0, 1.0, float("nan"), -0.0],
+            "p:a": [0.1234, -0.0, 0.0, 1e-05, float("nan"), -0.0],
             "review": [True, False, True, False, False, True],
             "source_row": [2, 3, 4, 5, 6, 7],
             "source_file": pd.array(["f.csv", None, "g,h.csv", "f.csv", "f.csv", "f.csv"], dtype="str"),

@@ -289,8 +289,10 @@ def _csv_column(col: pd.Series, cell: Any, special: re.Pattern[str]) -> list[str
     if isinstance(dtype, np.dtype) and dtype.kind == "b":
         return np.where(col.to_numpy(), "True", "False").tolist()
     if dtype.kind == "f" and isinstance(dtype, np.dtype):
-        uniques, inverse = np.unique(col.to_numpy(), return_inverse=True)
-        texts = np.asarray(["" if v != v else repr(v) for v in uniques.tolist()], dtype=object)
+        arr = np.ascontiguousarray(col.to_numpy())
+        # distinct bit patterns: -0.0 and 0.0 are written apart
+        _, first, inverse = np.unique(arr.view(f"i{arr.itemsize}"), return_index=True, return_inverse=True)
+        texts = np.asarray(["" if v != v else repr(v) for v in arr[first].tolist()], dtype=object)
         return texts[inverse.ravel()].tolist()
     if dtype.kind in "iu" and isinstance(dtype, np.dtype):
         return col.to_numpy().astype(str).tolist()
