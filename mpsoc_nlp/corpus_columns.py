@@ -83,12 +83,15 @@ def segments_from_columns(
     sheet: str | None = None,
     column_map: Mapping[str, str] | None = None,
     positions: Counter[tuple[Any, Any]] | None = None,
+    require_codes: bool = False,
+    require_documents: bool = False,
 ) -> pd.DataFrame | None:
     """The segment frame of a clean chunk, as :func:`~mpsoc_nlp.corpus.segments_from_records` makes it.
 
     ``frame`` holds the chunk's cells, ``rows`` the file row of each. Returns ``None`` (and leaves
     ``positions`` as it was) when the chunk needs the row reader: some cell is not a string, a
-    problem is to be reported, or the table pairs ``community_type`` with ``valence``.
+    problem is to be reported (a required column or document missing too), or the table pairs
+    ``community_type`` with ``valence``.
     """
     codebook = codebook or Codebook.default()
     columns = [str(c) for c in frame.columns]
@@ -99,6 +102,8 @@ def segments_from_columns(
         return None
     if "codes" not in cols and "community_type" in cols:
         return None  # one code per row, merged across rows: the row reader's job
+    if (require_codes and "codes" not in cols) or (require_documents and "document_id" not in cols):
+        return None
     if not _all_strings(frame):
         return None
     get = {k: frame[c].tolist() for k, c in cols.items()}
@@ -117,6 +122,8 @@ def segments_from_columns(
         codes = [parsed[raw] for raw in get["codes"]]
     coder = _stripped_or_none(get["coder"]) if "coder" in get else [None] * n
     document = _stripped_or_none(get["document_id"]) if "document_id" in get else [None] * n
+    if require_documents and None in document:
+        return None
     ints: dict[str, list[int | None]] = {}
     for name in _INT_COLUMNS:
         if name not in get:

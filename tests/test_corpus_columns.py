@@ -118,3 +118,26 @@ def test_streamed_csv_reads_as_before_across_chunks(tmp_path):
     frame, numbers = _chunk(rows, ["text", "codes"])
     expected = _row_reader(frame, numbers, str(path), Counter())
     pd.testing.assert_frame_equal(whole, expected)
+
+
+@pytest.mark.parametrize("require_documents", [False, True])
+def test_read_segments_reads_a_clean_table_by_columns_as_the_row_reader_does(tmp_path, require_documents):
+    from mpsoc_nlp import read_segments
+    from mpsoc_nlp.io.tables import iter_records, read_table
+
+    path = write_csv(tmp_path / "t.csv", [FULL, *GOOD])
+    table = read_table(path)
+    options = dict(path=table.path, require_codes=True, require_documents=require_documents)
+    assert (segments_from_columns(table.frame, table.rows, **options) is None) == require_documents
+    try:
+        expected: pd.DataFrame | str = segments_from_records(iter_records(table), list(table.frame.columns), **options)
+    except InputError as exc:  # row 4 has no document_id
+        expected = str(exc)
+    try:
+        got: pd.DataFrame | str = read_segments(path, require_codes=True, require_documents=require_documents)
+    except InputError as exc:
+        got = str(exc)
+    if require_documents:
+        assert got == expected and "row 4, column 'document_id'" in got
+    else:
+        pd.testing.assert_frame_equal(got, expected)

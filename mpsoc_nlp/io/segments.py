@@ -15,7 +15,7 @@ import pandas as pd
 from .._fs import PathArg
 from ..codebook import Codebook
 from ..corpus import concat_segments, segments_from_records
-from ..corpus_columns import ChunkRecords, chunk_segments
+from ..corpus_columns import ChunkRecords, chunk_segments, segments_from_columns
 from ..errors import InputError
 from .frames import FRAME_NAME, as_inputs, frame_table, is_frame, is_segment_frame
 from .journals import is_journal_table
@@ -121,18 +121,15 @@ def read_segments(
                     )
                 )
                 continue
-            frames.append(
-                segments_from_records(
-                    iter_records(table),
-                    list(table.frame.columns),
-                    path=table.path,
-                    codebook=codebook,
-                    sheet=table.sheet if table.format == "xlsx" else None,
-                    column_map=columns,
-                    require_codes=require_codes,
-                    require_documents=require_documents,
-                )
+            options: dict[str, Any] = dict(
+                path=table.path, codebook=codebook, sheet=table.sheet if table.format == "xlsx" else None,
+                column_map=columns, require_codes=require_codes, require_documents=require_documents,
             )
+            # column by column when the table is clean; the row reader says what is wrong
+            frame = segments_from_columns(table.frame, table.rows, **options)
+            if frame is None:
+                frame = segments_from_records(iter_records(table), list(table.frame.columns), **options)
+            frames.append(frame)
         except InputError as exc:
             problems.extend(exc.problems)
             truncated += exc.truncated
