@@ -219,3 +219,24 @@ def test_tolerance_and_single_fit_are_saved_and_old_folders_keep_their_training(
     old = load_model(folder)
     assert old.tol == 1e-4 and old.single_fit_from is None
     np.testing.assert_array_equal(old.coef_, fitted.coef_)
+
+
+def test_training_matrix_streamed_in_slices_is_the_matrix_of_all_counts(small_train):
+    coder = LinearCoder()
+    texts = small_train["text"].tolist()[:50]
+    counts = coder._counts(texts)
+    idfs = [coder._idf(c) for c in counts]
+    whole = coder._features(counts, idfs)
+    streamed, streamed_idfs = coder._streamed_features(texts, rows_per_slice=7)
+    for a, b in zip(idfs, streamed_idfs):
+        np.testing.assert_array_equal(a, b)
+    assert whole.shape == streamed.shape and whole.dtype == streamed.dtype == np.float32
+    for name in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(getattr(whole, name), getattr(streamed, name))
+    sliced = coder._features(counts, idfs, rows_per_slice=3)
+    np.testing.assert_array_equal(sliced.data, whole.data)
+    import scipy.sparse as sp
+
+    stacked = sp.hstack([coder._weigh(c, i) for c, i in zip(counts, idfs)], format="csr")  # all rows at once
+    for name in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(getattr(whole, name), getattr(stacked, name))

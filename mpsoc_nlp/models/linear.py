@@ -158,8 +158,11 @@ class LinearCoder(BaseCoder):
 
     @staticmethod
     def _idf(counts: sp.csr_matrix) -> np.ndarray:
-        n = counts.shape[0]
-        df = np.bincount(counts.indices, minlength=counts.shape[1])
+        return LinearCoder._idf_of(counts.shape[0], np.bincount(counts.indices, minlength=counts.shape[1]))
+
+    @staticmethod
+    def _idf_of(n: int, df: np.ndarray) -> np.ndarray:
+        """Smooth idf from ``n`` rows and the document frequency ``df`` of each column."""
         return np.log((1.0 + n) / (1.0 + df)) + 1.0
 
     def _weigh(self, counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
@@ -311,12 +314,44 @@ class LinearCoder(BaseCoder):
     ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
         """One fit on ``train_idx``, thresholds tuned on its predictions for ``test_idx``.
 
-        The rows are vectorised apart (hashing each text alone), so no matrix of all rows is held.
+        The held-out rows are vectorised apart (each text is hashed alone), after the fit.
         """
-        idfs, coef, intercept = self._fit_arrays(self._counts([texts[i] for i in train_idx], self.n_jobs), y[train_idx])
+        x, idfs = self._streamed_features([texts[i] for i in train_idx])
+        coef, intercept = self._fit_codes(x, y[train_idx])
+        del x
         held_out = self._counts([texts[i] for i in test_idx], self.n_jobs)
         proba = self._proba_arrays(held_out, idfs, self._coef_t(coef), intercept)
         return idfs, coef, intercept, tune_thresholds(y[test_idx], proba)
+
+    def _streamed_features(
+        self, texts: Sequence[str], rows_per_slice: int = 8192
+    ) -> tuple[sp.csr_matrix, list[np.ndarray]]:
+        """The training matrix of ``texts`` and each family's idf, with no count matrix of all rows held.
+
+        The texts are hashed twice, a slice of rows at a time: for the document frequencies, then
+        for the weighted rows, written into arrays of the final size. The matrix is the one that
+        :meth:`_features` makes from the counts of all rows (peak memory: about its own size).
+        """
+        slices = [texts[i : i + rows_per_slice] for i in range(0, len(texts), rows_per_slice)]
+        df: list[np.ndarray] = []
+        row_nnz = []
+        for part in slices:
+            counts = self._counts(part, self.n_jobs)
+            found = [np.bincount(c.indices, minlength=c.shape[1]) for c in counts]
+            df = [a + b for a, b in zip(df, found)] if df else found
+            row_nnz.append(sum(np.diff(c.indptr) for c in counts))
+        idfs = [self._idf_of(len(texts), d) for d in df]
+        indptr = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum(np.concatenate(row_nnz), out=indptr[1:])
+        n_cols = sum(len(d) for d in df)
+        data: np.ndarray = np.empty(int(indptr[-1]), dtype=self._dtype)
+        indices = np.empty(int(indptr[-1]), dtype=np.int32 if n_cols < 2**31 else np.int64)
+        for k, part in enumerate(slices):
+            start, stop = k * rows_per_slice, k * rows_per_slice + len(part)
+            piece = self._features(self._counts(part, self.n_jobs), idfs, rows_per_slice)
+            data[indptr[start] : indptr[stop]] = piece.data
+            indices[indptr[start] : indptr[stop]] = piece.indices
+        return sp.csr_matrix((data, indices, indptr), shape=(len(texts), n_cols)), idfs
 
     def _out_of_fold(
         self, counts: list[sp.csr_matrix], y: np.ndarray, groups: Sequence[Any] | None
