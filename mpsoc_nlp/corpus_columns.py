@@ -176,6 +176,10 @@ def segments_from_columns(
             out[c] = frame[c].tolist()
     out["source_file"] = [path] * n
     out["source_row"] = rows.tolist()
+    # ids and texts are strings throughout and end as objects: made so at once, not through pandas'
+    # strings (the other columns go through them as the row reader's do: a None there becomes NaN)
+    for k in ("segment_id", "text"):
+        out[k] = pd.Series(out[k], dtype=object)
     return _typed(pd.DataFrame(out))
 
 

@@ -260,7 +260,7 @@ def _iter_raw_chunks(
                 p,
                 sep=delim,
                 encoding=enc,
-                dtype=str,
+                dtype=object,  # the cells as Python strings (no conversion, no Arrow strings)
                 keep_default_na=False,
                 chunksize=chunk_size,
                 skip_blank_lines=False,
