@@ -178,8 +178,8 @@ def segments_from_columns(
     out["source_row"] = rows.tolist()
     # ids and texts are strings throughout and end as objects: made so at once, not through pandas'
     # strings (the other columns go through them as the row reader's do: a None there becomes NaN)
-    for k in ("segment_id", "text"):
-        out[k] = pd.Series(out[k], dtype=object)
+    for name in ("segment_id", "text"):
+        out[name] = pd.Series(out[name], dtype=object)
     return _typed(pd.DataFrame(out))
 
 
