@@ -69,7 +69,8 @@ class LinearCoder(BaseCoder):
     single_fit_from : int, optional
         From this many training segments on, one fit only: the model is fit on four fifths of the
         documents and the thresholds are tuned on its predictions for the fifth held out (grouped
-        by document), instead of inner folds and a final fit on everything. ``None``: never.
+        by document; at least 5 documents), instead of inner folds and a final fit on everything.
+        Only with ``tune``; ``None``: never.
     tol : float
         Stopping tolerance of liblinear's solver (scikit-learn's default is 1e-4; 0.1 gives the
         same grouped-CV scores here at a fraction of the iterations).
