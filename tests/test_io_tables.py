@@ -205,3 +205,43 @@ def test_parquet_output_whose_first_chunk_has_no_codes_takes_later_ones(tmp_path
     back = pd.read_parquet(out)
     assert [list(c) for c in back["codes"]] == [[], ["ideell:positiv"]]
     assert back["speaker"].isna().tolist() == [True, False] and back["speaker"].iloc[1] == "P"
+
+
+def _rows_written_by_csv_module(frame: pd.DataFrame, writer, delimiter: str) -> str:
+    """What the row-by-row writer (csv.writer over cell()) wrote before the column-wise one."""
+    import csv
+    import io
+
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, delimiter=delimiter)
+    for row in frame.itertuples(index=False, name=None):
+        w.writerow([writer.cell(v) for v in row])
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt, excel", [("csv", False), ("tsv", False), ("csv", True)])
+def test_csv_written_by_columns_is_byte_identical_to_the_row_writer(tmp_path, fmt, excel):
+    from mpsoc_nlp.io.predictions import PredictionWriter
+
+    frame = pd.DataFrame(
+        {
+            "text": ['hei, "du"', "to\nlinjer", "semi;kolon", "tab\there", "", "æøå\r"],
+            "codes": [("a:positiv",), (), ("a:positiv", "b:negativ"), (), ("a:positiv",), ()],
+            "mixed": [None, float("nan"), -0.0, 0.0, True, 1],
+            "turn_index": pd.array([1, None, 3, 4, None, 0], dtype="Int64"),
+            "p:a": [0.1234, -0.0, 0.0, 1e-05, float("nan"), -0.0],
+            "review": [True, False, True, False, False, True],
+            "source_row": [2, 3, 4, 5, 6, 7],
+            "source_file": pd.array(["f.csv", None, "g,h.csv", "f.csv", "f.csv", "f.csv"], dtype="str"),
+        }
+    )
+    out = tmp_path / f"p.{fmt}"
+    with PredictionWriter(out, fmt, {"model": "m"}, excel=excel) as writer:
+        writer.write(frame.iloc[:4])
+        writer.write(frame.iloc[4:])
+    delimiter = ";" if excel else "," if fmt == "csv" else "\t"
+    header = _rows_written_by_csv_module(pd.DataFrame([list(frame.columns)]), writer, delimiter)
+    expected = header + _rows_written_by_csv_module(frame, writer, delimiter)
+    got = out.read_bytes().decode(writer.csv_encoding)
+    assert got == expected
+    assert got.count("\r\n") >= len(frame) + 1

@@ -187,3 +187,56 @@ def test_thresholds_from_one_inner_fold_on_large_data(small_train):
     np.testing.assert_array_equal(all_folds.coef_, one_fold.coef_)  # the final fit is the same
     assert not np.array_equal(all_folds.thresholds_, one_fold.thresholds_)
     assert ((one_fold.thresholds_ >= 0.05) & (one_fold.thresholds_ <= 0.95)).all()
+
+
+def test_single_fit_on_four_fifths_of_the_documents_with_thresholds_on_the_fifth(small_train):
+    from sklearn.model_selection import GroupKFold
+
+    texts, codes, groups = small_train["text"].tolist(), small_train["codes"].tolist(), small_train["document_id"]
+    single = LinearCoder(seed=2, single_fit_from=10).fit(texts, codes, groups=groups)
+    again = LinearCoder(seed=2, single_fit_from=10, n_jobs=2).fit(texts, codes, groups=groups)
+    np.testing.assert_array_equal(single.coef_, again.coef_)  # deterministic for a seed, any jobs
+    np.testing.assert_array_equal(single.thresholds_, again.thresholds_)
+    # the one fit is a fit on the documents outside the held-out fifth
+    train_idx, test_idx = next(GroupKFold(5, shuffle=True, random_state=2).split(texts, groups=groups))
+    assert set(groups[test_idx]).isdisjoint(groups[train_idx]) and 0 < len(test_idx) < len(texts) / 2
+    alone = LinearCoder(seed=2, tune=False).fit([texts[i] for i in train_idx], [codes[i] for i in train_idx])
+    np.testing.assert_array_equal(single.coef_, alone.coef_)
+    # and its thresholds are tuned on its predictions for the fifth held out
+    held = single.predict_proba([texts[i] for i in test_idx])
+    y_held = single.codebook_.encode([codes[i] for i in test_idx])
+    np.testing.assert_allclose(single.thresholds_, tune_thresholds(y_held, held), atol=1e-6)
+    below = LinearCoder(seed=2, single_fit_from=len(texts) + 1).fit(texts, codes, groups=groups)
+    assert not np.array_equal(below.coef_, single.coef_)  # under the limit: inner folds and a final fit
+
+
+def test_tolerance_and_single_fit_are_saved_and_old_folders_keep_their_training(fitted, tmp_path):
+    folder = fitted.save(tmp_path / "m")
+    meta = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    assert meta["params"]["tol"] == 0.1 and meta["params"]["single_fit_from"] == 50_000
+    del meta["params"]["tol"], meta["params"]["single_fit_from"]  # as written by earlier versions
+    (folder / "model.json").write_text(json.dumps(meta), encoding="utf-8")
+    old = load_model(folder)
+    assert old.tol == 1e-4 and old.single_fit_from is None
+    np.testing.assert_array_equal(old.coef_, fitted.coef_)
+
+
+def test_training_matrix_streamed_in_slices_is_the_matrix_of_all_counts(small_train):
+    coder = LinearCoder()
+    texts = small_train["text"].tolist()[:50]
+    counts = coder._counts(texts)
+    idfs = [coder._idf(c) for c in counts]
+    whole = coder._features(counts, idfs)
+    streamed, streamed_idfs = coder._streamed_features(texts, rows_per_slice=7)
+    for a, b in zip(idfs, streamed_idfs):
+        np.testing.assert_array_equal(a, b)
+    assert whole.shape == streamed.shape and whole.dtype == streamed.dtype == np.float32
+    for name in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(getattr(whole, name), getattr(streamed, name))
+    sliced = coder._features(counts, idfs, rows_per_slice=3)
+    np.testing.assert_array_equal(sliced.data, whole.data)
+    import scipy.sparse as sp
+
+    stacked = sp.hstack([coder._weigh(c, i) for c, i in zip(counts, idfs)], format="csr")  # all rows at once
+    for name in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(getattr(whole, name), getattr(stacked, name))

@@ -225,7 +225,7 @@ def read_journal(
 
 
 def iter_journal_chunks(
-    chunks: Iterator[tuple[list[tuple[int, dict[str, Any]]], list[str], str | None]],
+    chunks: Iterator[tuple[Iterable[tuple[int, dict[str, Any]]], list[str], str | None]],
     *,
     path: str,
     options: JournalOptions | None = None,

@@ -9,11 +9,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from .._fs import PathArg
 from ..codebook import Codebook
 from ..corpus import concat_segments, segments_from_records
+from ..corpus_columns import ChunkRecords, chunk_segments, segments_from_columns
 from ..errors import InputError
 from .frames import FRAME_NAME, as_inputs, frame_table, is_frame, is_segment_frame
 from .journals import is_journal_table
@@ -119,18 +121,15 @@ def read_segments(
                     )
                 )
                 continue
-            frames.append(
-                segments_from_records(
-                    iter_records(table),
-                    list(table.frame.columns),
-                    path=table.path,
-                    codebook=codebook,
-                    sheet=table.sheet if table.format == "xlsx" else None,
-                    column_map=columns,
-                    require_codes=require_codes,
-                    require_documents=require_documents,
-                )
+            options: dict[str, Any] = dict(
+                path=table.path, codebook=codebook, sheet=table.sheet if table.format == "xlsx" else None,
+                column_map=columns, require_codes=require_codes, require_documents=require_documents,
             )
+            # column by column when the table is clean; the row reader says what is wrong
+            frame = segments_from_columns(table.frame, table.rows, **options)
+            if frame is None:
+                frame = segments_from_records(iter_records(table), list(table.frame.columns), **options)
+            frames.append(frame)
         except InputError as exc:
             problems.extend(exc.problems)
             truncated += exc.truncated
@@ -229,9 +228,11 @@ def iter_segment_chunks(
         return
     positions: Counter[tuple[object, object]] = Counter()
     for records, cols, sheet_name in chunks:
-        yield segments_from_records(
+        frame = chunk_segments(
             records, cols, path=str(p), codebook=codebook, sheet=sheet_name, column_map=columns, positions=positions
         )
+        if frame is not None:
+            yield frame
 
 
 def _iter_raw_chunks(
@@ -242,7 +243,7 @@ def _iter_raw_chunks(
     sheet: str | int | None,
     encoding: str | None,
     delimiter: str | None,
-) -> Iterator[tuple[list[tuple[int, dict[str, Any]]], list[str], str | None]]:
+) -> Iterator[tuple[ChunkRecords | list[tuple[int, dict[str, Any]]], list[str], str | None]]:
     """Chunks ``(records, columns, sheet)`` of a table's rows, read with bounded memory."""
     if fmt in ("csv", "tsv", "jsonl"):
         check_line_lengths(p)  # streamed: a very long line is never read into memory whole
@@ -259,7 +260,7 @@ def _iter_raw_chunks(
                 p,
                 sep=delim,
                 encoding=enc,
-                dtype=str,
+                dtype=object,  # the cells as Python strings (no conversion, no Arrow strings)
                 keep_default_na=False,
                 chunksize=chunk_size,
                 skip_blank_lines=False,
@@ -268,12 +269,9 @@ def _iter_raw_chunks(
             row = 2
             for chunk in reader:
                 cols = [str(c) for c in chunk.columns]
-                rows = chunk.itertuples(index=False, name=None)
-                records = [(row + i, dict(zip(cols, vals, strict=False))) for i, vals in enumerate(rows)]
+                # rows made on demand: a clean chunk is checked by columns (corpus_columns)
+                yield ChunkRecords(chunk, np.arange(row, row + len(chunk))), cols, None
                 row += len(chunk)
-                records = [r for r in records if any(str(v).strip() for v in r[1].values())]
-                if records:
-                    yield records, cols, None
         except (UnicodeDecodeError, pd.errors.ParserError) as exc:
             raise InputError(f"cannot read the file as {fmt.upper()} ({enc}): {exc}", path=str(p)) from exc
     elif fmt == "jsonl":
@@ -304,10 +302,8 @@ def _iter_raw_chunks(
         for rb in pf.iter_batches(batch_size=chunk_size):
             frame = rb.to_pandas()
             cols = [str(c) for c in frame.columns]
-            rows = frame.itertuples(index=False, name=None)
-            records = [(row + i, dict(zip(cols, vals, strict=False))) for i, vals in enumerate(rows)]
+            yield ChunkRecords(frame, np.arange(row, row + len(frame)), skip_blank=False), cols, None
             row += len(frame)
-            yield records, cols, None
     else:
         table = read_table(p, sheet=sheet)
         cols = list(table.frame.columns)

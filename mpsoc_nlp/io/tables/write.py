@@ -10,10 +10,12 @@ import csv
 import io
 import json
 import logging
+import re
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from ..._fs import atomic_file, atomic_write_text, sha256_file
@@ -145,6 +147,16 @@ class TableWriter:
         """The JSON object of one row."""
         return {k: _json_value(v) for k, v in record.items()}
 
+    def _csv_text(self, frame: pd.DataFrame, delimiter: str) -> str:
+        """The CSV lines of ``frame``, byte for byte what ``csv.writer`` writes row by row, made by columns.
+
+        Strings and numbers are written as they are (:meth:`cell` is applied to the other cells:
+        tuples, missing values).
+        """
+        special = re.compile(f"[{re.escape(delimiter)}\"\r\n]")
+        fields = [_csv_column(frame.iloc[:, j], self.cell, special) for j in range(frame.shape[1])]
+        return "".join(delimiter.join(row) + "\r\n" for row in zip(*fields))
+
     # the context manager ------------------------------------------------------------------
     def __enter__(self) -> TableWriter:
         self._tmp = self._atomic.__enter__()
@@ -162,8 +174,11 @@ class TableWriter:
                 delimiter = self.csv_delimiter or ("," if self.fmt == "csv" else "\t")
                 self._writer = csv.writer(self._fh, delimiter=delimiter)
                 self._writer.writerow(self._columns)
-            for row in frame.itertuples(index=False, name=None):
-                self._writer.writerow([self.cell(v) for v in row])
+            if len(self._columns) > 1:
+                self._fh.write(self._csv_text(frame, self._writer.dialect.delimiter))
+            else:  # one column: csv quotes an empty row, leave that to it
+                for row in frame.itertuples(index=False, name=None):
+                    self._writer.writerow([self.cell(v) for v in row])
         elif self.fmt == "jsonl":
             if self._fh is None:
                 self._fh = open(self._tmp, "w", encoding="utf-8", newline="\n")  # noqa: SIM115 - open across writes
@@ -255,6 +270,47 @@ class TableWriter:
                 about.column_dimensions["B"].width = 100
                 for cell in about[1]:
                     cell.font = Font(bold=True)
+
+
+def _csv_field(v: Any) -> str:
+    """What ``csv.writer`` writes for a value: floats by ``repr``, ``None`` empty, the rest by ``str``."""
+    if isinstance(v, str):
+        return v
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+def _csv_column(col: pd.Series, cell: Any, special: re.Pattern[str]) -> list[str]:
+    """One column's CSV fields, quoted where ``csv.writer`` quotes (a delimiter, a quote, a line break)."""
+    dtype = col.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind == "b":
+        return np.where(col.to_numpy(), "True", "False").tolist()
+    if dtype.kind == "f" and isinstance(dtype, np.dtype):
+        arr = np.ascontiguousarray(col.to_numpy())
+        # distinct bit patterns: -0.0 and 0.0 are written apart
+        _, first, inverse = np.unique(arr.view(f"i{arr.itemsize}"), return_index=True, return_inverse=True)
+        texts = np.asarray(["" if v != v else repr(v) for v in arr[first].tolist()], dtype=object)
+        return texts[inverse.ravel()].tolist()
+    if dtype.kind in "iu" and isinstance(dtype, np.dtype):
+        return col.to_numpy().astype(str).tolist()
+    values: list[Any] = col.tolist()
+    if pd.api.types.infer_dtype(values, skipna=False) != "string":
+        types = {type(v) for v in values}
+        if any(issubclass(t, (float, list, dict, set, np.ndarray)) for t in types):
+            values = [_csv_field(cell(v)) for v in values]  # 0.0 == -0.0, unhashable cells
+        else:  # codes, empty columns: few distinct cells, each formatted once (True == 1: keyed by type too)
+            try:
+                keys = list(zip(map(type, values), values))
+                fields = {k: _csv_field(cell(k[1])) for k in set(keys)}
+                values = [fields[k] for k in keys]
+            except TypeError:  # a tuple holding an unhashable value
+                values = [_csv_field(cell(v)) for v in values]
+    if special.search("\x1f".join(values)) is None:
+        return values
+    return ['"' + v.replace('"', '""') + '"' if special.search(v) else v for v in values]
 
 
 def _typed(field: Any) -> Any:
