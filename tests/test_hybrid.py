@@ -89,6 +89,18 @@ def test_save_and_load_give_the_same_probabilities_without_the_source_encoder(ti
     assert "model.safetensors" in listed and "config.json" in listed
 
 
+def test_the_single_fit_of_large_corpora_keeps_the_encoder_block_apart(tiny, data, tmp_path):
+    """From single_fit_from segments the linear coder fits once in row slices; the hybrid's dense
+    block gets no idf there either, and the model saves, loads and predicts as it was fitted."""
+    texts, groups = data["text"].tolist(), data["document_id"].tolist()
+    model = HybridCoder(encoder=str(tiny), single_fit_from=10, **SMALL).fit(texts, _codes(data), groups=groups)
+    assert len(model.idf_) == 2 and all(len(i) == SMALL["n_features"] for i in model.idf_)
+    assert model.coef_.shape[1] == 2 * SMALL["n_features"] + 48
+    expected = model.predict_proba(texts)
+    loaded = load_model(model.save(tmp_path / "single"))
+    np.testing.assert_array_equal(loaded.predict_proba(texts), expected)
+
+
 def test_a_changed_encoder_file_is_refused_naming_the_file(saved, tmp_path):
     copy = Path(shutil.copytree(saved, tmp_path / "copy"))
     config = copy / "encoder" / "config.json"

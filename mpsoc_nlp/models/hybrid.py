@@ -199,8 +199,14 @@ single_fit_from, review_band, keep_vocabulary, seed, batch_size, features, n_job
     def _idfs(self, counts: list[sp.csr_matrix]) -> list[np.ndarray]:
         return super()._idfs(counts[:2])
 
-    def _features(self, counts: list[sp.csr_matrix], idfs: list[np.ndarray]) -> sp.csr_matrix:
-        return sp.hstack([super()._features(counts[:2], idfs), counts[2] * self.weight], format="csr")
+    def _idfs_of_df(self, n: int, df: list[np.ndarray]) -> list[np.ndarray]:
+        return super()._idfs_of_df(n, df[:2])
+
+    def _features(
+        self, counts: list[sp.csr_matrix], idfs: list[np.ndarray], rows_per_slice: int = 8192
+    ) -> sp.csr_matrix:
+        ngrams = super()._features(counts[:2], idfs[:2], rows_per_slice)
+        return sp.hstack([ngrams, counts[2] * self.weight], format="csr")
 
     def _logits_arrays(
         self, counts: list[sp.csr_matrix], idfs: list[np.ndarray], coef_t: np.ndarray, intercept: np.ndarray

@@ -246,6 +246,10 @@ class LinearCoder(BaseCoder):
         """The idf of each block of counts (a hook: the hybrid coder's embedding block has none)."""
         return [self._idf(c) for c in counts]
 
+    def _idfs_of_df(self, n: int, df: list[np.ndarray]) -> list[np.ndarray]:
+        """The idf of each block from its document frequencies over ``n`` rows (a hook, as :meth:`_idfs`)."""
+        return [self._idf_of(n, d) for d in df]
+
     def _logits_arrays(
         self, counts: list[sp.csr_matrix], idfs: list[np.ndarray], coef_t: np.ndarray, intercept: np.ndarray
     ) -> np.ndarray:
@@ -354,7 +358,7 @@ class LinearCoder(BaseCoder):
             found = [np.bincount(c.indices, minlength=c.shape[1]) for c in counts]
             df = [a + b for a, b in zip(df, found)] if df else found
             row_nnz.append(sum(np.diff(c.indptr) for c in counts))
-        idfs = [self._idf_of(len(texts), d) for d in df]
+        idfs = self._idfs_of_df(len(texts), df)
         indptr = np.zeros(len(texts) + 1, dtype=np.int64)
         np.cumsum(np.concatenate(row_nnz), out=indptr[1:])
         n_cols = sum(len(d) for d in df)
