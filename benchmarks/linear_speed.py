@@ -37,8 +37,8 @@ def synthesise(n: int, path: Path, seed: int = 0) -> None:
     from mpsoc_nlp import read_segments, select_coder
 
     rows, _ = select_coder(read_segments(ROOT / "data_samples" / "codings.csv"), "A")
-    # one line per segment: the table reader's unclosed-quote check refuses some legitimate
-    # two-line quoted cells (a second line with as many commas as the header has columns)
+    # one line per segment, as in the measured table (the reader's unclosed-quote check refused
+    # some legitimate two-line cells before it was fixed; see benchmarks/README.md)
     texts = [" ".join(t.split("\n")) for t in rows["text"]]
     codes = ["; ".join(c) for c in rows["codes"]]
     sentences = [s for t in texts for s in re.split(r"(?<=[.!?])\s+", t) if len(s) > 20]

@@ -177,6 +177,31 @@ def test_unclosed_quote_is_refused(tmp_path):
     assert len(mpsoc_nlp.read_segments(ok)) == 2
 
 
+def test_a_second_line_with_commas_is_text_but_a_swallowed_row_is_refused(tmp_path):
+    """Paired quotes: one continuation line with as many cells as the header is a swallowed row
+    only when it starts like the other rows (a segment id), not when it is a line of a note."""
+    note = tmp_path / "note.csv"
+    note.write_text(
+        "segment_id,document_id,text,codes\n"
+        's1,D1,"Innkomst.\nPlan: blodprøver, samtale, skjema, henvisning.",\n'
+        "s2,D1,Mamma ringer hver søndag.,relasjonell:positiv\n",
+        encoding="utf-8",
+    )
+    seg = mpsoc_nlp.read_segments(note)
+    assert seg["text"].tolist()[0].endswith("skjema, henvisning.") and len(seg) == 2
+    swallowed = tmp_path / "swallowed.csv"
+    swallowed.write_text(
+        "segment_id,document_id,text,codes\n"
+        's1,D1,"Jeg savner bygda, sa han,geografisk:positiv\n'
+        's2,D1,Mamma ringer hver søndag.,relasjonell:positiv"\n'
+        "s3,D1,Gutta forsto meg.,rusrelatert:positiv\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(mpsoc_nlp.InputError) as info:
+        mpsoc_nlp.read_segments(swallowed)
+    assert info.value.row == 2 and info.value.column == "text" and "quote" in str(info.value)
+
+
 @pytest.mark.parametrize("value", [{"a": 1}, 42, 3.5, ["to", "ord"], True])
 def test_jsonl_text_must_be_a_string(tmp_path, value):
     path = tmp_path / "in.jsonl"

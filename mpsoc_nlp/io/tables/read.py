@@ -237,14 +237,24 @@ def _unclosed_quotes(
     """
     width = len(columns)
     odd = text.count('"') % 2 == 1
+    # the shapes of the first column's one-line values (``s12`` -> ``a9``): a swallowed row starts
+    # like the rows around it, a second line of a text ("Plan: prøver, samtale, ...") rarely does
+    first_shapes = {_shape(rec[0]) for rec in body if rec and "\n" not in rec[0]}
     problems: list[InputProblem] = []
     for row, rec in zip(rows, body):
         for column, cell in zip(columns, rec):
             if "\n" not in cell:
                 continue
             lines = cell.rstrip("\n").split("\n")[1:]
-            like_rows = sum(1 for line in lines if width > 1 and len(line.split(delim)) >= width)
-            if like_rows and (odd or like_rows > 1 or len(lines) == like_rows):
+            like = [line for line in lines if width > 1 and len(line.split(delim)) >= width]
+            like_rows = len(like)
+            if not like_rows:
+                continue
+            # quotes that do not pair up, or several row-like lines, say enough; one row-like line
+            # after paired quotes only when it also starts like a row
+            if odd or like_rows > 1 or (
+                len(lines) == 1 and _shape(like[0].split(delim)[0]) in first_shapes
+            ):
                 problems.append(
                     InputProblem(
                         path,
@@ -256,6 +266,11 @@ def _unclosed_quotes(
                     )
                 )
     return problems
+
+
+def _shape(value: str) -> str:
+    """The shape of a cell: runs of letters as ``a``, runs of digits as ``9``, the rest kept."""
+    return re.sub(r"\d+", "9", re.sub(r"[^\W\d_]+", "a", value.strip()))
 
 
 def _cell(value: Any) -> Any:
