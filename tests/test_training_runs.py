@@ -1,5 +1,6 @@
-"""Training runs through the CLI: every shipped config, one encoder pass per segment for ``frozen``
-with cross-validation, and one progress line per fine-tuning epoch on a non-terminal stderr."""
+"""Training runs through the CLI: every shipped config (on a tiny BERT deep enough for the layers it
+freezes), one encoder pass per segment for ``frozen`` with cross-validation, and one progress line per
+fine-tuning epoch on a non-terminal stderr."""
 
 from __future__ import annotations
 
@@ -13,35 +14,42 @@ from mpsoc_nlp.cli import main
 from .tiny_model import build_tiny_bert, first_documents
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLES = REPO / "data_samples" / "codings.csv"
 
 pytest.importorskip("transformers")
+SHIPPED = sorted((REPO / "training").glob("*.toml"))
 
 
 @pytest.fixture(scope="module")
-def samples() -> pd.DataFrame:
-    frame = pd.read_csv(SAMPLES, dtype=str, keep_default_na=False)
-    return frame[frame["coder"] == "A"]
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory, samples: pd.DataFrame) -> Path:
-    return build_tiny_bert(tmp_path_factory.mktemp("hf") / "tiny-bert", samples["text"].tolist(), layers=1)
+def tiny_model(tmp_path_factory: pytest.TempPathFactory, coder_a_rows: pd.DataFrame) -> Path:
+    return build_tiny_bert(tmp_path_factory.mktemp("hf") / "tiny-bert", coder_a_rows["text"].tolist(), layers=1)
 
 
 
 @pytest.fixture(scope="module")
-def small_csv(tmp_path_factory: pytest.TempPathFactory, samples: pd.DataFrame) -> Path:
+def deep_model(tmp_path_factory: pytest.TempPathFactory, coder_a_rows: pd.DataFrame) -> Path:
+    """A tiny BERT deep enough for every shipped config (one layer above the most that one freezes)."""
+    from mpsoc_nlp.training import read_config
+
+    deepest = max(int(read_config(p, "transformer").get("freeze_layers", 0)) for p in SHIPPED)
+    texts = coder_a_rows["text"].tolist()
+    return build_tiny_bert(tmp_path_factory.mktemp("hf") / "tiny-bert", texts, layers=deepest + 1)
+
+
+@pytest.fixture(scope="module")
+def small_csv(tmp_path_factory: pytest.TempPathFactory, coder_a_rows: pd.DataFrame) -> Path:
     path = tmp_path_factory.mktemp("data") / "small.csv"
-    first_documents(samples, 2).to_csv(path, index=False)
+    first_documents(coder_a_rows, 2).to_csv(path, index=False)
     return path
 
 
-@pytest.mark.parametrize("config", sorted((REPO / "training").glob("*.toml")), ids=lambda p: p.name)
-def test_every_shipped_config_trains_through_the_cli(config, tiny_model, small_csv, tmp_path, capsys):
+@pytest.mark.parametrize("config", SHIPPED, ids=lambda p: p.name)
+def test_every_shipped_config_trains_through_the_cli(config, tiny_model, deep_model, small_csv, tmp_path, capsys):
     """The command the docs give (--config plus --seed) works for each config in training/."""
+    from mpsoc_nlp.training import read_config
+
     out = tmp_path / "model"
-    code = main(["train", str(small_csv), "--backend", "transformer", "--model", str(tiny_model),
+    model = deep_model if read_config(config, "transformer").get("freeze_layers", 0) else tiny_model
+    code = main(["train", str(small_csv), "--backend", "transformer", "--model", str(model),
                  "--config", str(config), "--seed", "3", "--folds", "0", "--out", str(out)])
     captured = capsys.readouterr()
     assert code == 0, captured.err
@@ -50,6 +58,9 @@ def test_every_shipped_config_trains_through_the_cli(config, tiny_model, small_c
 
     meta = json.loads((out / "model.json").read_text())
     assert meta["seed"] == 3  # --seed wins over the config's seed
+    for key, value in read_config(config, "transformer").items():  # every setting of the config is the model's
+        if key not in ("seed", "model_name_or_path", "trust_remote_code", "precision"):
+            assert meta["params"][key] == value, key
 
 
 def test_the_configs_seed_is_used_when_no_seed_is_given(tiny_model, small_csv, tmp_path):
@@ -63,13 +74,13 @@ def test_the_configs_seed_is_used_when_no_seed_is_given(tiny_model, small_csv, t
     assert json.loads((out / "model.json").read_text())["seed"] == 7
 
 
-def test_frozen_cross_validation_runs_the_encoder_once_per_segment(tiny_model, samples, tmp_path):
+def test_frozen_cross_validation_runs_the_encoder_once_per_segment(tiny_model, coder_a_rows, tmp_path):
     import torch
     from transformers import BertModel
 
     from mpsoc_nlp.training import train
 
-    data = first_documents(samples, 6)
+    data = first_documents(coder_a_rows, 6)
     path = tmp_path / "six.csv"
     data.to_csv(path, index=False)
     rows = {"n": 0}
