@@ -1,6 +1,6 @@
 """Quality of coders built on multilingual-e5-small against the linear coder.
 
-Three sub-commands, each printing a Markdown table and writing its numbers as JSON (``--json``):
+Sub-commands, each printing a Markdown table and writing its numbers as JSON (``--json``):
 
 ``samples``
     ``data_samples/`` coder A. Settings of the e5 coders (``C``, the ``passage:`` prefix, the weight
@@ -12,6 +12,16 @@ Three sub-commands, each printing a Markdown table and writing its numbers as JS
     NoReC_sentence binary with a valence-only codebook: train on ``train.json``, report macro-F1 on
     ``test.json``. The e5 settings are the ones ``samples`` chose (``--C``, ``--weight``); nothing is
     tuned on the test split.
+``finetune-split``
+    Fine-tune with a recipe (``--config``, ``--set key=value``) on coder A's training documents
+    (a grouped validation fifth stops early and tunes the thresholds); score the dev documents
+    against coders A, C and D (and their mean) and the test documents against coder B. One JSON
+    per run, written after each seed.
+``finetune-norec``
+    The same on NoReC_sentence binary (valence-only codebook): train on ``train.json``, stop early
+    and tune thresholds on ``dev.json``, report macro-F1 (argmax) and accuracy on ``test.json``.
+``finetune-report``
+    Combine the JSON files of several seeds (and recipes) into tables of mean ± sd.
 ``finetune``
     Fine-tuning sweep on the training split of ``data_samples`` (grouped CV folds, or one grouped
     validation split with ``--folds 1``), over a grid given on the command line, e.g.
@@ -470,10 +480,14 @@ def cmd_finetune_norec(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+# the settings a sweep varies: runs that agree on them are seeds of one recipe
+_LABEL_KEYS = ("freeze_layers", "layerwise_lr_decay", "learning_rate", "epochs", "patience", "batch_size", "max_length",
+               "text_prefix")
+
+
 def _label(result: dict[str, Any]) -> str:
     params = result.get("params", {})
-    short = ", ".join(f"{k}={v}" for k, v in params.items() if k in (
-        "freeze_layers", "layerwise_lr_decay", "learning_rate", "epochs"))
+    short = ", ".join(f"{k}={v}" for k, v in params.items() if k in _LABEL_KEYS)
     return f"e5 fine-tuned ({short})" if short else "e5 fine-tuned"
 
 
