@@ -82,6 +82,17 @@ def test_frozen_layers_do_not_change_and_the_layers_above_do(tiny_model, data, f
     assert all(not np.array_equal(pooler[n], start[n]) for n in pooler)  # above the encoder: always trained
 
 
+def test_freeze_embeddings_still_freezes_the_word_embeddings_only(tiny_model, data):
+    from transformers import BertModel
+
+    base = BertModel.from_pretrained(str(tiny_model)).embeddings
+    texts, codes, groups = data
+    coder = TransformerCoder(model_name_or_path=str(tiny_model), epochs=1, freeze_embeddings=True, **TINY)
+    after, start = _tensors(coder.fit(texts, codes, groups=groups).model_.bert.embeddings), _tensors(base)
+    changed = {n for n in after if not np.array_equal(after[n], start[n])}
+    assert "word_embeddings.weight" not in changed and "position_embeddings.weight" in changed
+
+
 def test_learning_rates_follow_the_decay_by_depth(tiny_model, data):
     loop = _loop(tiny_model, data, learning_rate=1e-3, layerwise_lr_decay=0.5)
     lr_of = {id(p): g["lr"] for g in loop.optimizer.param_groups for p in g["params"]}
