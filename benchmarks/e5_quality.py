@@ -1,6 +1,6 @@
 """Quality of coders built on multilingual-e5-small against the linear coder.
 
-Four sub-commands, each printing a Markdown table and writing its numbers as JSON (``--json``):
+Sub-commands, each printing a Markdown table and writing its numbers as JSON (``--json``):
 
 ``samples``
     ``data_samples/`` coder A. Settings of the e5 coders (``C``, the ``passage:`` prefix, the weight
@@ -18,6 +18,16 @@ Four sub-commands, each printing a Markdown table and writing its numbers as JSO
     NoReC_sentence binary with a valence-only codebook: train on ``train.json``, report macro-F1 on
     ``test.json``. The e5 settings are the ones ``samples`` chose (``--C``, ``--weight``); nothing is
     tuned on the test split.
+``finetune-split``
+    Fine-tune with a recipe (``--config``, ``--set key=value``) on coder A's training documents
+    (a grouped validation fifth stops early and tunes the thresholds); score the dev documents
+    against coders A, C and D (and their mean) and the test documents against coder B. One JSON
+    per run, written after each seed.
+``finetune-norec``
+    The same on NoReC_sentence binary (valence-only codebook): train on ``train.json``, stop early
+    and tune thresholds on ``dev.json``, report macro-F1 (argmax) and accuracy on ``test.json``.
+``finetune-report``
+    Combine the JSON files of several seeds (and recipes) into tables of mean ± sd.
 ``finetune``
     Fine-tuning sweep on the training split of ``data_samples`` (grouped CV folds, or one grouped
     validation split with ``--folds 1``), over a grid given on the command line, e.g.
@@ -158,19 +168,57 @@ def embed_all(model: str, cache: EmbeddingCache, codebook: Codebook, rows: pd.Da
     return coder, minutes
 
 
-def table(results: dict[str, dict[str, Any]], codebook: Codebook, extra: dict[str, float] | None = None) -> str:
+def _flat(result: dict[str, Any]) -> dict[str, float]:
+    """``per_code_f1: {c: x}`` -> ``per_code_f1.c: x``; scalars as they are; other values dropped."""
+    out: dict[str, float] = {}
+    for key, value in result.items():
+        if isinstance(value, dict):
+            out.update({f"{key}.{k}": float(v) for k, v in value.items() if isinstance(v, (int, float))})
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key] = float(value)
+    return out
+
+
+def mean_result(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The key-by-key mean of results of the same shape (e.g. scores against several coders)."""
+    flats = [_flat(r) for r in results]
+    out: dict[str, Any] = {}
+    for key in flats[0]:
+        value = float(np.mean([f[key] for f in flats]))
+        head, _, code = key.partition(".")
+        if code:
+            out.setdefault(head, {})[code] = value
+        else:
+            out[key] = value
+    return out
+
+
+def _cell(values: Sequence[float], fmt: str = ".3f") -> str:
+    """One value, or the mean ± sd (ddof 1) of several: the seeds of a run."""
+    if len(values) == 1:
+        return format(values[0], fmt)
+    return f"{format(float(np.mean(values)), fmt)} ± {format(float(np.std(values, ddof=1)), fmt)}"
+
+
+def table(results: dict[str, Any], codebook: Codebook) -> str:
+    """A Markdown table, one column per coder; a column holding a list of results shows mean ± sd."""
     names = list(results)
+    cols = {n: [_flat(r) for r in (results[n] if isinstance(results[n], list) else [results[n]])] for n in names}
+
+    def cell(n: str, key: str, fmt: str = ".3f") -> str:
+        return _cell([f[key] for f in cols[n]], fmt) if key in cols[n][0] else ""
+
     lines = ["| | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     for c in codebook.codes:
         lines.append(f"| {c} F1 / kappa | " + " | ".join(
-            f"{results[n]['per_code_f1'][c]:.3f} / {results[n]['per_code_kappa'][c]:.3f}" for n in names) + " |")
+            f"{cell(n, f'per_code_f1.{c}')} / {cell(n, f'per_code_kappa.{c}')}" for n in names) + " |")
     for key in ("mean_kappa", "macro_f1", "type_macro_f1", "valence_macro_f1", "any_community_f1"):
-        lines.append(f"| **{key}** | " + " | ".join(f"{results[n][key]:.3f}" for n in names) + " |")
-    if any("fold_kappa" in results[n] for n in names):
+        lines.append(f"| **{key}** | " + " | ".join(cell(n, key) for n in names) + " |")
+    if any("fold_kappa" in results[n] for n in names if isinstance(results[n], dict)):
         lines.append("| mean kappa: sd over folds | " + " | ".join(
             f"{np.std(results[n]['fold_kappa'], ddof=1):.3f}" if "fold_kappa" in results[n] else "" for n in names)
             + " |")
-    lines.append("| CPU minutes | " + " | ".join(f"{results[n]['cpu_minutes']:.1f}" for n in names) + " |")
+    lines.append("| CPU minutes | " + " | ".join(cell(n, "cpu_minutes", ".1f") for n in names) + " |")
     return "\n".join(lines)
 
 
@@ -396,6 +444,10 @@ VALENCE = Codebook.from_dict({"name": "NoReC valence", "types": [{"name": "omtal
                               "valences": [{"name": "positiv"}, {"name": "negativ"}]})
 
 
+NOREC_HEAD = ("| coder | macro-F1 (argmax) | accuracy | macro-F1 of the code sets | CPU minutes |\n"
+              "|---|---:|---:|---:|---:|")
+
+
 def _norec(path: Path) -> pd.DataFrame:
     rows = json.loads(path.read_text(encoding="utf-8"))
     frame = pd.DataFrame(rows)
@@ -417,10 +469,7 @@ def cmd_norec(args: argparse.Namespace) -> dict[str, Any]:
     }
     out: dict[str, Any] = {"embedding_cpu_minutes": embed_minutes, "n_train": len(train), "n_test": len(test)}
     print(f"## NoReC_sentence binary: train {len(train)}, test {len(test)} sentences\n")
-    print("| coder | macro-F1 (argmax) | accuracy | macro-F1 of the code sets | CPU minutes |")
-    print("|---|---:|---:|---:|---:|")
-    from sklearn.metrics import accuracy_score, f1_score
-
+    print(NOREC_HEAD)
     for name, make in makers.items():
         def run(make: Callable[[], Any] = make) -> tuple[np.ndarray, np.ndarray]:
             model = make().fit(train["text"].tolist(), train["codes"].tolist(),
@@ -431,14 +480,25 @@ def cmd_norec(args: argparse.Namespace) -> dict[str, Any]:
         (proba, th), minutes = timed(run)
         if name != "linear":
             minutes += embed_minutes
-        truth = (test["label"] == "Positive").to_numpy()
-        pred = (proba[:, 0] - th[0]) >= (proba[:, 1] - th[1])  # the code further above its threshold
-        mf1 = f1_score(truth, pred, average="macro")
-        acc = accuracy_score(truth, pred)
-        sets = score(test["codes"].tolist(), (proba >= th).astype(np.uint8), VALENCE)["summary"]["macro_f1"]
-        out[name] = {"macro_f1": mf1, "accuracy": acc, "code_set_macro_f1": sets, "cpu_minutes": minutes}
-        print(f"| {name} | {100 * mf1:.1f} | {100 * acc:.1f} | {100 * sets:.1f} | {minutes:.1f} |")
+        out[name] = {**norec_scores(test, proba, th), "cpu_minutes": minutes}
+        print(norec_row(name, out[name]))
     return out
+
+
+def norec_scores(test: pd.DataFrame, proba: np.ndarray, th: np.ndarray) -> dict[str, float]:
+    """Macro-F1 and accuracy of the code further above its threshold, and macro-F1 of the code sets."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    truth = (test["label"] == "Positive").to_numpy()
+    pred = (proba[:, 0] - th[0]) >= (proba[:, 1] - th[1])
+    sets = score(test["codes"].tolist(), (proba >= th).astype(np.uint8), VALENCE)["summary"]["macro_f1"]
+    return {"macro_f1": float(f1_score(truth, pred, average="macro")), "accuracy": float(accuracy_score(truth, pred)),
+            "code_set_macro_f1": float(sets)}
+
+
+def norec_row(name: str, r: dict[str, Any]) -> str:
+    return (f"| {name} | {100 * r['macro_f1']:.1f} | {100 * r['accuracy']:.1f} | {100 * r['code_set_macro_f1']:.1f} "
+            f"| {r['cpu_minutes']:.1f} |")
 
 
 def _value(text: str) -> Any:
@@ -483,6 +543,174 @@ def cmd_finetune(args: argparse.Namespace) -> dict[str, Any]:
     return {"runs": results}
 
 
+# -- fine-tuning runs with a recipe (a training config) -------------------------------------------
+def recipe(args: argparse.Namespace) -> dict[str, Any]:
+    """The TransformerCoder settings of ``--config`` (its ``seed`` and base model left out), then ``--set``."""
+    from mpsoc_nlp.training import read_config
+
+    params = read_config(args.config, "transformer") if args.config else {}
+    for key in ("seed", "model_name_or_path", "strategy"):
+        params.pop(key, None)
+    for item in args.set:
+        key, _, value = item.partition("=")
+        params[key] = _value(value)
+    return params
+
+
+def _run_info(args: argparse.Namespace, params: dict[str, Any]) -> dict[str, Any]:
+    import os
+    import platform
+
+    return {"model": str(args.model), "config": str(args.config) if args.config else None, "params": params,
+            "threads": args.threads, "cpus": os.cpu_count(), "machine": platform.processor() or platform.machine()}
+
+
+def _fit_timed(coder: TransformerCoder, rows: pd.DataFrame) -> dict[str, Any]:
+    """Fit; the CPU and wall minutes and the load average around it."""
+    import os
+
+    load0, wall0 = os.getloadavg(), time.perf_counter()
+    _, minutes = timed(lambda: coder.fit(rows["text"].tolist(), rows["codes"].tolist(),
+                                         groups=rows["document_id"].astype(str).tolist()))
+    return {"cpu_minutes": minutes, "wall_minutes": (time.perf_counter() - wall0) / 60,
+            "load_before": [round(x, 2) for x in load0], "load_after": [round(x, 2) for x in os.getloadavg()],
+            "history": coder.history_, "best_epoch": coder.best_epoch_,
+            "val_macro_f1": [h.get("val_macro_f1") for h in coder.history_]}
+
+
+def _save(args: argparse.Namespace, out: dict[str, Any]) -> None:
+    """Write the results so far (after each seed: a long run killed later keeps what finished)."""
+    if args.json:
+        from mpsoc_nlp._fs import atomic_write_text
+
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(args.json, json.dumps(out, indent=2, default=float), replace=True)
+
+
+def cmd_finetune_split(args: argparse.Namespace) -> dict[str, Any]:
+    """Train on coder A's training documents (a grouped validation fifth stops early); score dev and test."""
+    codebook = Codebook.default()
+    seg, split = load_samples(codebook)
+    a = seg[seg["coder"] == "A"]
+    train = a[a["document_id"].isin(split["train"])].reset_index(drop=True)
+    dev = {c: seg[(seg["coder"] == c) & seg["document_id"].isin(split["dev"])].set_index("segment_id")
+           for c in ("A", "C", "D")}
+    order = dev["A"].index
+    b_test = seg[(seg["coder"] == "B") & seg["document_id"].isin(split["test"])].reset_index(drop=True)
+    params = recipe(args)
+    out: dict[str, Any] = {"kind": "split", **_run_info(args, params), "n_train": len(train),
+                           "n_dev": len(order), "n_test": len(b_test), "runs": []}
+    for seed in args.seeds:
+        coder = TransformerCoder(codebook, model_name_or_path=args.model, strategy="finetune", seed=seed,
+                                 num_threads=args.threads, **params)
+        run = {"seed": seed, **_fit_timed(coder, train)}
+        pred = pd.Series(coder.predict(dev["A"]["text"].tolist()), index=order)
+        by_coder = {c: summary(score(frame.loc[order, "codes"].tolist(), pred.tolist(), codebook), codebook)
+                    for c, frame in dev.items()}
+        run["dev"] = {**by_coder, "mean": mean_result(list(by_coder.values()))}
+        run["test_b"] = summary(score(b_test["codes"].tolist(), coder.predict(b_test["text"].tolist()), codebook),
+                                codebook)
+        out["runs"].append(run)
+        print(json.dumps({k: run[k] for k in ("seed", "cpu_minutes", "wall_minutes", "best_epoch", "val_macro_f1")})
+              + f" dev mean kappa {run['dev']['mean']['mean_kappa']:.3f}, test vs B {run['test_b']['mean_kappa']:.3f}",
+              file=sys.stderr, flush=True)
+        _save(args, out)
+    print(split_report([out], codebook))
+    return out
+
+
+class FixedValidation(TransformerCoder):
+    """Fine-tuning that stops early on a given set: the segments whose document id starts with ``dev:``."""
+
+    def _split_validation(self, n: int, groups: list[str] | None) -> tuple[np.ndarray, np.ndarray]:
+        is_dev = np.array([str(g).startswith("dev:") for g in groups or []], dtype=bool)
+        idx = np.arange(n)
+        return idx[~is_dev], idx[is_dev]
+
+
+def cmd_finetune_norec(args: argparse.Namespace) -> dict[str, Any]:
+    """NoReC_sentence binary: train on train, stop early (and tune thresholds) on dev, score test."""
+    folder = args.data / "binary"
+    train, dev, test = (_norec(folder / f"{name}.json") for name in ("train", "dev", "test"))
+    dev["document_id"] = "dev:" + dev["document_id"]
+    params = recipe(args)
+    out: dict[str, Any] = {"kind": "norec", **_run_info(args, params), "n_train": len(train), "n_dev": len(dev),
+                           "n_test": len(test), "runs": []}
+    for seed in args.seeds:
+        coder = FixedValidation(VALENCE, model_name_or_path=args.model, strategy="finetune", seed=seed,
+                                num_threads=args.threads, **params)
+        run = {"seed": seed, **_fit_timed(coder, pd.concat([train, dev], ignore_index=True))}
+        run.update(norec_scores(test, coder.predict_proba(test["text"].tolist()), np.asarray(coder.thresholds_)))
+        out["runs"].append(run)
+        print(json.dumps({k: v for k, v in run.items() if k != "history"}), file=sys.stderr, flush=True)
+        _save(args, out)
+    print(norec_report([out]))
+    return out
+
+
+# the settings a sweep varies: runs that agree on them are seeds of one recipe
+_LABEL_KEYS = ("freeze_layers", "layerwise_lr_decay", "learning_rate", "epochs", "patience", "batch_size", "max_length",
+               "text_prefix")
+
+
+def _label(result: dict[str, Any]) -> str:
+    params = result.get("params", {})
+    short = ", ".join(f"{k}={v}" for k, v in params.items() if k in _LABEL_KEYS)
+    return f"e5 fine-tuned ({short})" if short else "e5 fine-tuned"
+
+
+def _by_recipe(results: Sequence[dict[str, Any]], kind: str) -> dict[str, list[dict[str, Any]]]:
+    """Runs of the same settings (from several files: one per seed) under one label."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        if r.get("kind") == kind:
+            groups.setdefault(_label(r), []).extend(r["runs"])
+    return groups
+
+
+def _epochs(runs: Sequence[dict[str, Any]]) -> list[str]:
+    return [f"- seed {r['seed']}: validation macro-F1 by epoch "
+            + " → ".join(f"{v:.3f}" for v in r["val_macro_f1"] if v is not None)
+            + f" (best epoch {r['best_epoch']}); {r['cpu_minutes']:.1f} CPU min, {r['wall_minutes']:.1f} wall min, "
+            f"load {r['load_before'][0]:.1f} → {r['load_after'][0]:.1f}" for r in runs]
+
+
+def split_report(results: Sequence[dict[str, Any]], codebook: Codebook) -> str:
+    """Dev (mean of coders A, C, D) and test (coder B) tables, mean ± sd over seeds."""
+    lines: list[str] = []
+    for name, runs in _by_recipe(results, "split").items():
+        seeds = ", ".join(str(r["seed"]) for r in runs)
+        dev = [{**r["dev"]["mean"], "cpu_minutes": r["cpu_minutes"]} for r in runs]
+        test = [{**r["test_b"], "cpu_minutes": r["cpu_minutes"]} for r in runs]
+        lines += [f"## {name}: seeds {seeds}\n",
+                  table({"dev (mean of A, C, D)": dev, **{f"dev vs {c}": [{**r["dev"][c], "cpu_minutes": r[
+                      "cpu_minutes"]} for r in runs] for c in "ACD"}, "test vs B": test}, codebook), "",
+                  *_epochs(runs), ""]
+    return "\n".join(lines)
+
+
+def norec_report(results: Sequence[dict[str, Any]]) -> str:
+    lines = [NOREC_HEAD.replace("| coder |", "| coder (seeds) |")]
+    for name, runs in _by_recipe(results, "norec").items():
+        cells = [_cell([100 * r[k] for r in runs], ".1f") for k in ("macro_f1", "accuracy", "code_set_macro_f1")]
+        seeds = ", ".join(str(r["seed"]) for r in runs)
+        lines.append(f"| {name} ({seeds}) | " + " | ".join(cells)
+                     + f" | {_cell([r['cpu_minutes'] for r in runs], '.1f')} |")
+    for runs in _by_recipe(results, "norec").values():
+        lines += _epochs(runs)
+    return "\n".join(lines)
+
+
+def cmd_finetune_report(args: argparse.Namespace) -> dict[str, Any]:
+    results = [json.loads(Path(p).read_text(encoding="utf-8")) for p in args.results]
+    if any(r.get("kind") == "split" for r in results):
+        print(split_report(results, Codebook.default()))
+    if any(r.get("kind") == "norec" for r in results):
+        print("## NoReC_sentence binary, test\n")
+        print(norec_report(results))
+    return {"files": [str(p) for p in args.results]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -504,11 +732,31 @@ def main(argv: list[str] | None = None) -> int:
     sub.choices["norec"].add_argument("--data", type=Path, required=True, help="the norec_sentence folder")
     sub.choices["finetune"].add_argument("--grid", nargs="*", default=[], help="key=v1,v2 ... (TransformerCoder)")
     sub.choices["finetune"].add_argument("--seeds", type=int, nargs="+", default=[0])
+    for name in ("finetune-split", "finetune-norec"):
+        p = sub.add_parser(name)
+        p.add_argument("--model", required=True, help="the folder mpsoc prepare-model wrote")
+        p.add_argument("--config", type=Path, help="a training config (its [transformer] table)")
+        p.add_argument("--set", nargs="*", default=[], help="key=value overriding the config (TransformerCoder)")
+        p.add_argument("--seeds", type=int, nargs="+", default=[0])
+        p.add_argument("--threads", type=int, default=2)
+        p.add_argument("--json", type=Path, help="write the numbers here (after each seed)")
+    sub.choices["finetune-norec"].add_argument("--data", type=Path, required=True, help="the norec_sentence folder")
+    report = sub.add_parser("finetune-report")
+    report.add_argument("results", nargs="+", type=Path, help="JSON files of finetune-split / finetune-norec")
+    report.add_argument("--json", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.weight is None:
+    import logging
+
+    logging.basicConfig(format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("mpsoc_nlp.progress").setLevel(logging.INFO)  # one line per fine-tuning epoch on stderr
+    if getattr(args, "weight", 0) is None:
         args.weight = [HybridCoder().weight] if args.command == "dev" else [0.5, 1.0, 2.0]
-    run = {"samples": cmd_samples, "dev": cmd_dev, "norec": cmd_norec, "finetune": cmd_finetune}[args.command]
+    run = {"samples": cmd_samples, "dev": cmd_dev, "norec": cmd_norec, "finetune": cmd_finetune,
+           "finetune-split": cmd_finetune_split, "finetune-norec": cmd_finetune_norec,
+           "finetune-report": cmd_finetune_report}[args.command]
     out = run(args)
+    if args.command in ("finetune-split", "finetune-norec", "finetune-report"):
+        return 0
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=2, default=float), encoding="utf-8")

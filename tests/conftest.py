@@ -54,6 +54,15 @@ def sample_segments():
 
 
 @pytest.fixture(scope="session")
+def coder_a_rows():
+    """Coder A's rows of data_samples/codings.csv as written (codes as text): to write small CSV inputs from."""
+    import pandas as pd
+
+    frame = pd.read_csv(SAMPLES / "codings.csv", dtype=str, keep_default_na=False)
+    return frame[frame["coder"] == "A"]
+
+
+@pytest.fixture(scope="session")
 def small_train(sample_segments):
     """A few documents of the sample corpus: fast enough to train on in every test."""
     docs = sorted(sample_segments["document_id"].unique())
@@ -78,15 +87,6 @@ def coded_csv(tmp_path_factory) -> Path:
 
     header, rows = sample_rows(12)
     return write_rows(tmp_path_factory.mktemp("safety_data") / "koding.csv", header, rows)
-
-
-@pytest.fixture(scope="session")
-def coder_a_rows():
-    """Coder A's rows of ``data_samples/codings.csv`` as written there (strings; codes ``;``-separated)."""
-    import pandas as pd
-
-    frame = pd.read_csv(SAMPLES / "codings.csv", dtype=str, keep_default_na=False)
-    return frame[frame["coder"] == "A"]
 
 
 @pytest.fixture(scope="session")

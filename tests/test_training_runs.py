@@ -1,5 +1,6 @@
-"""Training runs through the CLI: every shipped config, one encoder pass per segment for ``frozen``
-with cross-validation, and one progress line per fine-tuning epoch on a non-terminal stderr."""
+"""Training runs through the CLI: every shipped config (on a tiny BERT deep enough for the layers it
+freezes), one encoder pass per segment for ``frozen`` with cross-validation, and one progress line per
+fine-tuning epoch on a non-terminal stderr."""
 
 from __future__ import annotations
 
@@ -10,16 +11,12 @@ import pytest
 
 from mpsoc_nlp.cli import main
 
-from .tiny_model import first_documents
+from .tiny_model import build_tiny_bert, first_documents
 
 REPO = Path(__file__).resolve().parents[1]
 
 pytest.importorskip("transformers")
-
-
-@pytest.fixture(scope="module")
-def samples(coder_a_rows: pd.DataFrame) -> pd.DataFrame:
-    return coder_a_rows
+SHIPPED = sorted((REPO / "training").glob("*.toml"))
 
 
 @pytest.fixture(scope="module")
@@ -28,13 +25,20 @@ def tiny_model(tiny_bert: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def small_csv(tmp_path_factory: pytest.TempPathFactory, samples: pd.DataFrame) -> Path:
+def deep_model(tmp_path_factory: pytest.TempPathFactory, coder_a_rows: pd.DataFrame) -> Path:
+    """A tiny BERT deep enough for every shipped config (one layer above the most that one freezes)."""
+    from mpsoc_nlp.training import read_config
+
+    deepest = max(int(read_config(p, "transformer").get("freeze_layers", 0)) for p in SHIPPED)
+    texts = coder_a_rows["text"].tolist()
+    return build_tiny_bert(tmp_path_factory.mktemp("hf") / "tiny-bert", texts, layers=deepest + 1)
+
+
+@pytest.fixture(scope="module")
+def small_csv(tmp_path_factory: pytest.TempPathFactory, coder_a_rows: pd.DataFrame) -> Path:
     path = tmp_path_factory.mktemp("data") / "small.csv"
-    first_documents(samples, 2).to_csv(path, index=False)
+    first_documents(coder_a_rows, 2).to_csv(path, index=False)
     return path
-
-
-CONFIGS = sorted((REPO / "training").glob("*.toml"))
 
 
 def config_backend(path: Path) -> str:
@@ -48,15 +52,19 @@ def config_backend(path: Path) -> str:
 
 
 def test_the_shipped_configs_cover_the_hybrid_and_the_transformer():
-    assert {config_backend(p) for p in CONFIGS} == {"hybrid", "transformer"}
+    assert {config_backend(p) for p in SHIPPED} == {"hybrid", "transformer"}
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
-def test_every_shipped_config_trains_through_the_cli(config, tiny_model, small_csv, tmp_path, capsys):
+@pytest.mark.parametrize("config", SHIPPED, ids=lambda p: p.name)
+def test_every_shipped_config_trains_through_the_cli(config, tiny_model, deep_model, small_csv, tmp_path, capsys):
     """The command the docs give (--config plus --seed) works for each config in training/, with its backend."""
+    from mpsoc_nlp.training import read_config
+
     out = tmp_path / "model"
     backend = config_backend(config)
-    code = main(["train", str(small_csv), "--backend", backend, "--model", str(tiny_model),
+    settings = read_config(config, backend)
+    model = deep_model if settings.get("freeze_layers", 0) else tiny_model
+    code = main(["train", str(small_csv), "--backend", backend, "--model", str(model),
                  "--config", str(config), "--seed", "3", "--folds", "0", "--out", str(out)])
     captured = capsys.readouterr()
     assert code == 0, captured.err
@@ -66,6 +74,9 @@ def test_every_shipped_config_trains_through_the_cli(config, tiny_model, small_c
     meta = json.loads((out / "model.json").read_text())
     assert meta["seed"] == 3  # --seed wins over the config's seed
     assert meta["backend"] == backend
+    for key, value in settings.items():  # every setting of the config is the model's
+        if key not in ("seed", "model_name_or_path", "encoder", "trust_remote_code", "precision"):
+            assert meta["params"][key] == value, key
 
 
 def test_the_configs_seed_is_used_when_no_seed_is_given(tiny_model, small_csv, tmp_path):
@@ -79,13 +90,13 @@ def test_the_configs_seed_is_used_when_no_seed_is_given(tiny_model, small_csv, t
     assert json.loads((out / "model.json").read_text())["seed"] == 7
 
 
-def test_frozen_cross_validation_runs_the_encoder_once_per_segment(tiny_model, samples, tmp_path):
+def test_frozen_cross_validation_runs_the_encoder_once_per_segment(tiny_model, coder_a_rows, tmp_path):
     import torch
     from transformers import BertModel
 
     from mpsoc_nlp.training import train
 
-    data = first_documents(samples, 6)
+    data = first_documents(coder_a_rows, 6)
     path = tmp_path / "six.csv"
     data.to_csv(path, index=False)
     rows = {"n": 0}

@@ -27,7 +27,7 @@ from mpsoc_nlp.cli import main
 from mpsoc_nlp.models.base import load_model
 from mpsoc_nlp.models.transformer import TransformerCoder
 
-from .tiny_model import build_tiny_bert, first_documents
+from .tiny_model import build_tiny_bert, first_documents, killed_after_first_epoch
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "data_samples" / "codings.csv"
@@ -169,15 +169,10 @@ def test_save_and_load_round_trip_is_exact_and_one_seed_gives_one_model(
     np.testing.assert_array_equal(loaded.thresholds_, a.thresholds_)
 
     # a job killed after epoch 1 and resumed from its checkpoint ends with the same model
-    class Killed(TransformerCoder):
-        def _epoch_end(self, epoch: int) -> None:
-            if epoch == 1:
-                raise KeyboardInterrupt
-
     ckpt = tmp_path / "ckpt"
     with pytest.raises(KeyboardInterrupt):
-        Killed(model_name_or_path=str(tiny_model), epochs=2, seed=7, checkpoint_dir=str(ckpt), resume=True,
-               **TINY).fit(texts, codes, groups=groups)
+        killed_after_first_epoch()(model_name_or_path=str(tiny_model), epochs=2, seed=7, checkpoint_dir=str(ckpt),
+                                   resume=True, **TINY).fit(texts, codes, groups=groups)
     assert list(ckpt.glob("*/last.safetensors")) and not list(ckpt.rglob("*.pt"))
     trained_epochs: list[int] = []
 

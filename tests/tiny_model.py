@@ -59,6 +59,18 @@ def build_tiny_bert(
     return folder
 
 
+def killed_after_first_epoch() -> type:
+    """A TransformerCoder whose fit dies (KeyboardInterrupt) right after epoch 1's checkpoint: a killed job."""
+    from mpsoc_nlp.models.transformer import TransformerCoder
+
+    class Killed(TransformerCoder):
+        def _epoch_end(self, epoch: int) -> None:
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    return Killed
+
+
 def first_documents(samples: Any, n_docs: int) -> Any:
     """The text, codes and document_id of the first ``n_docs`` documents (sorted ids) of a segment frame."""
     docs = sorted(samples["document_id"].unique())[:n_docs]

@@ -5,8 +5,9 @@ segments cut into windows, the grouped validation split and the history of early
 phases are methods: :meth:`~FineTuneLoop.run` (resume, then epoch by epoch),
 :meth:`~FineTuneLoop.train_epoch`, :meth:`~FineTuneLoop.validate`,
 :meth:`~FineTuneLoop.checkpoint` and :meth:`~FineTuneLoop.finish` (which sets the coder's fitted
-attributes). The coder keeps the hooks ``_batches`` (the batch order of an epoch) and
-``_epoch_end`` (called after each epoch's checkpoint) so that tests and benchmarks can watch a run.
+attributes). The coder keeps the hooks ``_split_validation`` (the grouped validation split),
+``_batches`` (the batch order of an epoch) and ``_epoch_end`` (called after each epoch's
+checkpoint) so that tests and benchmarks can watch a run.
 torch is imported only when a loop is built.
 """
 
@@ -24,6 +25,7 @@ import numpy as np
 
 from ..codebook import Codebook
 from ._hf import combine_windows, dist_info, load_state, make_windows, pick_device, pick_precision, save_state
+from .layers import freeze_bottom, parameter_groups
 from .thresholds import tune_thresholds
 
 if TYPE_CHECKING:
@@ -193,6 +195,7 @@ class FineTuneLoop:
             emb = model.get_input_embeddings()
             if emb is not None:
                 emb.weight.requires_grad_(False)
+        freeze_bottom(model, c.freeze_layers)
         c.tokenizer_, c.model_, c.device_ = tokenizer, model, device
         c.max_length_ = c._max_length(tokenizer, model)
         self.model = model
@@ -207,9 +210,7 @@ class FineTuneLoop:
             logger.info("%d of %d segments are longer than %d tokens: split into overlapping windows",
                         int((n_windows > 1).sum()), len(texts), c.max_length_)
 
-        self.train_idx, self.val_idx = train_idx, _ = _validation_split(
-            len(texts), groups, c.validation_fraction, c.seed
-        )
+        self.train_idx, self.val_idx = train_idx, _ = c._split_validation(len(texts), groups)
         if len(self.val_idx) == 0:
             logger.warning("no validation split: training %d epochs without early stopping; thresholds stay 0.5",
                            c.epochs)
@@ -222,14 +223,8 @@ class FineTuneLoop:
             self.pw = np.ones(y.shape[1])
         self.pos_weight = torch.tensor(self.pw, dtype=torch.float32, device=device)
 
-        # optimiser: no weight decay on biases and normalisation weights
-        decay: list[Any] = []
-        no_decay: list[Any] = []
-        for name, p in model.named_parameters():
-            if not p.requires_grad:
-                continue
-            (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
-        groups_ = [{"params": decay, "weight_decay": c.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        # optimiser: no weight decay on biases and normalisation weights; learning rates by depth
+        groups_ = parameter_groups(model, lr=c.learning_rate, weight_decay=c.weight_decay, decay=c.layerwise_lr_decay)
         try:  # the fused kernel is several times faster on CPU and GPU (Trainer's default too)
             self.optimizer = torch.optim.AdamW(groups_, lr=c.learning_rate, fused=device.type in ("cpu", "cuda"))
         except (RuntimeError, TypeError):  # pragma: no cover - older torch or another device

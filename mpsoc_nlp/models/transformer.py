@@ -84,6 +84,8 @@ WEIGHTS = "model.safetensors"
 _RUNTIME_OPTIONS = ("device", "precision", "quantize", "num_threads", "eval_batch_size", "checkpoint_dir", "resume")
 # never stored in model.json: a folder must not grant itself the right to run its own code
 _NOT_SAVED = (*_RUNTIME_OPTIONS, "trust_remote_code")
+# parameters added after checkpoints were first written: left out of the checkpoint key at these values
+_NEWER_DEFAULTS: dict[str, Any] = {"freeze_layers": 0, "layerwise_lr_decay": 1.0}
 _LOAD_OPTIONS = (
     "device", "precision", "quantize", "num_threads", "eval_batch_size", "trust_remote_code", "review_band"
 )
@@ -146,6 +148,13 @@ class TransformerCoder(BaseCoder):
         Gradient clipping (0: none).
     freeze_embeddings : bool
         Keep the word-embedding matrix fixed (about halves a CPU step of a 119k-vocabulary model).
+    freeze_layers : int
+        Freeze all the embeddings and the lowest ``freeze_layers`` encoder layers (0: none); only the
+        layers above and the head are trained, and the backward pass stops at the first trained layer.
+    layerwise_lr_decay : float
+        In (0, 1]. The head trains at ``learning_rate``, encoder layer ``i`` of ``n`` (0 at the bottom)
+        at ``learning_rate * layerwise_lr_decay ** (n - i)`` and the embeddings at
+        ``learning_rate * layerwise_lr_decay ** (n + 1)``; 1.0: one learning rate for all.
     group_by_length : bool
         Shuffle, then sort by length within pools of 50 batches: less padding in training.
     C : float
@@ -202,6 +211,8 @@ class TransformerCoder(BaseCoder):
         pos_weight_cap: float = 10.0,
         max_grad_norm: float = 1.0,
         freeze_embeddings: bool = False,
+        freeze_layers: int = 0,
+        layerwise_lr_decay: float = 1.0,
         group_by_length: bool = True,
         C: float = 1.0,
         threshold_min_positives: int = 10,
@@ -238,6 +249,8 @@ class TransformerCoder(BaseCoder):
         self.pos_weight_cap = pos_weight_cap
         self.max_grad_norm = max_grad_norm
         self.freeze_embeddings = freeze_embeddings
+        self.freeze_layers = freeze_layers
+        self.layerwise_lr_decay = layerwise_lr_decay
         self.group_by_length = group_by_length
         self.C = C
         self.threshold_min_positives = threshold_min_positives
@@ -269,6 +282,11 @@ class TransformerCoder(BaseCoder):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise InputError(f"{name} must be a whole number of at least 1; got {value!r}")
+        if not isinstance(self.freeze_layers, int) or isinstance(self.freeze_layers, bool) or self.freeze_layers < 0:
+            raise InputError(f"freeze_layers must be a whole number of at least 0; got {self.freeze_layers!r}")
+        decay = self.layerwise_lr_decay
+        if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 < decay <= 1:
+            raise InputError(f"layerwise_lr_decay must be a number in (0, 1]; got {decay!r}")
         if not 0 <= self.validation_fraction < 1:
             raise InputError(f"validation_fraction must be in [0, 1); got {self.validation_fraction!r}")
 
@@ -386,6 +404,9 @@ class TransformerCoder(BaseCoder):
     def _run_key(self, texts: list[str], y: np.ndarray, groups: list[str] | None) -> str:
         h = hashlib.sha256()
         params = {k: v for k, v in self.get_params().items() if k not in ("codebook", *_RUNTIME_OPTIONS)}
+        for key, default in _NEWER_DEFAULTS.items():  # at their defaults, checkpoints of earlier versions still match
+            if params.get(key) == default:
+                params.pop(key)
         h.update(json.dumps(params, sort_keys=True, default=str).encode())
         for t in texts:
             h.update(t.encode("utf-8"))
@@ -393,6 +414,10 @@ class TransformerCoder(BaseCoder):
         h.update(np.ascontiguousarray(y, dtype=np.uint8).tobytes())
         h.update(json.dumps(groups).encode())
         return h.hexdigest()[:16]
+
+    def _split_validation(self, n: int, groups: list[str] | None) -> tuple[np.ndarray, np.ndarray]:
+        """Indices (train, validation) of fine-tuning (a hook: a benchmark may hold out a fixed dev set)."""
+        return _validation_split(n, groups, self.validation_fraction, self.seed)
 
     def _batches(self, lengths: np.ndarray, epoch: int) -> list[np.ndarray]:
         """Segment batches of one epoch (a hook: benchmarks time an epoch from here to ``_epoch_end``)."""
