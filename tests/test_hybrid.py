@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -91,9 +93,12 @@ def test_save_and_load_give_the_same_probabilities_without_the_source_encoder(ti
 
 def test_the_single_fit_of_large_corpora_keeps_the_encoder_block_apart(tiny, data, tmp_path):
     """From single_fit_from segments the linear coder fits once in row slices; the hybrid's dense
-    block gets no idf there either, and the model saves, loads and predicts as it was fitted."""
+    block gets no idf there, each text goes through the encoder once, and the model saves, loads and
+    predicts as it was fitted."""
     texts, groups = data["text"].tolist(), data["document_id"].tolist()
-    model = HybridCoder(encoder=str(tiny), single_fit_from=10, **SMALL).fit(texts, _codes(data), groups=groups)
+    with _encoder_rows() as rows:  # the training rows are hashed twice, but embedded once
+        model = HybridCoder(encoder=str(tiny), single_fit_from=10, **SMALL).fit(texts, _codes(data), groups=groups)
+    assert rows["n"] == _windows(tiny, texts, model.encoder_.max_length_) and not hasattr(model, "embedding_cache")
     assert len(model.idf_) == 2 and all(len(i) == SMALL["n_features"] for i in model.idf_)
     assert model.coef_.shape[1] == 2 * SMALL["n_features"] + 48
     expected = model.predict_proba(texts)
@@ -172,13 +177,11 @@ def test_quantize_is_allowed_but_warns_what_it_costs(saved, data, tmp_path, capl
         load_model(saved, precision="bf16")
 
 
-def test_each_text_is_embedded_once_per_training_run(tiny, data, tmp_path):
-    """Outer CV folds, their inner threshold folds and the final fit share one pass of the encoder."""
+@contextlib.contextmanager
+def _encoder_rows() -> Iterator[dict[str, int]]:
+    """Counts the rows (windows) that go through any BertModel's forward pass inside the block."""
     import torch
-    from transformers import AutoTokenizer, BertModel
-
-    from mpsoc_nlp.models._hf import make_windows
-    from mpsoc_nlp.training import train
+    from transformers import BertModel
 
     rows = {"n": 0}
 
@@ -186,17 +189,34 @@ def test_each_text_is_embedded_once_per_training_run(tiny, data, tmp_path):
         if isinstance(module, BertModel):
             rows["n"] += int(output.last_hidden_state.shape[0])
 
-    path = tmp_path / "six.csv"
-    data.to_csv(path, index=False)
     handle = torch.nn.modules.module.register_module_forward_hook(count)
     try:
-        model = train(path, backend="hybrid", encoder=str(tiny), n_features=2**12, max_length=128, cv_folds=3)
+        yield rows
     finally:
         handle.remove()
-    distinct = ["passage: " + t for t in data["text"].unique()]
-    windows, _ = make_windows(AutoTokenizer.from_pretrained(str(tiny)), distinct, max_length=128, stride=64)
-    assert len(distinct) >= 40
-    assert rows["n"] == len(windows)  # not once per fold, per inner fold and again at the end
+
+
+def _windows(tiny: Path, texts, max_length: int) -> int:
+    """How many encoder windows the distinct texts make, with the prefix."""
+    from transformers import AutoTokenizer
+
+    from mpsoc_nlp.models._hf import make_windows
+
+    prefixed = ["passage: " + t for t in dict.fromkeys(texts)]
+    windows, _ = make_windows(AutoTokenizer.from_pretrained(str(tiny)), prefixed, max_length=max_length, stride=64)
+    return len(windows)
+
+
+def test_each_text_is_embedded_once_per_training_run(tiny, data, tmp_path):
+    """Outer CV folds, their inner threshold folds and the final fit share one pass of the encoder."""
+    from mpsoc_nlp.training import train
+
+    path = tmp_path / "six.csv"
+    data.to_csv(path, index=False)
+    with _encoder_rows() as rows:
+        model = train(path, backend="hybrid", encoder=str(tiny), n_features=2**12, max_length=128, cv_folds=3)
+    assert len(data["text"].unique()) >= 40
+    assert rows["n"] == _windows(tiny, data["text"].unique(), 128)  # not once per fold, per inner fold, at the end
     assert not hasattr(model, "embedding_cache")
 
 

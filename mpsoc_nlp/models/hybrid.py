@@ -33,6 +33,7 @@ from .._fs import sha256_file
 from ..codebook import Codebook
 from ..errors import InputError, ModelError
 from .base import check_texts, iter_chunks
+from .embedding_cache import EmbeddingCache
 from .linear import NGRAM_HASH, LinearCoder
 
 __all__ = ["HybridCoder", "ENCODER_FOLDER", "ENCODER_FILES", "check_encoder_files"]
@@ -227,7 +228,16 @@ single_fit_from, review_band, keep_vocabulary, seed, batch_size, features, n_job
         codebook = self.codebook or Codebook.default()
         self.encoder_ = self._frozen_encoder(source, codebook, saved=False)
         self._base_record = prepared_record(source)
-        super().fit(texts, y, groups)
+        # the single fit of a large corpus hashes the training rows twice (peak memory): without a
+        # run's cache (train() attaches one), one for this fit keeps it to one encoder pass per text
+        own_cache = self._single_fit(len(texts)) and getattr(self, "embedding_cache", None) is None
+        if own_cache:
+            self.embedding_cache = EmbeddingCache()
+        try:
+            super().fit(texts, y, groups)
+        finally:
+            if own_cache:
+                del self.embedding_cache
         self.encoder_dim_ = int(self.coef_.shape[1] - 2 * self.n_features)
         return self
 
