@@ -12,7 +12,7 @@ import itertools
 import json
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -187,16 +187,27 @@ class LinearCoder(BaseCoder):
         """The weighted families side by side, built in row slices into arrays of the final size
         (temporaries stay the size of a slice: peak memory)."""
         n = counts[0].shape[0]
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(sum(np.diff(c.indptr) for c in counts), out=indptr[1:])
+        pieces = (
+            (start, sp.hstack([self._weigh(c[start : start + rows_per_slice], i) for c, i in zip(counts, idfs)],
+                              format="csr"))
+            for start in range(0, n, rows_per_slice)
+        )
+        return self._csr_of_slices(sum(np.diff(c.indptr) for c in counts), sum(c.shape[1] for c in counts), pieces)
+
+    def _csr_of_slices(
+        self, row_nnz: np.ndarray, n_cols: int, pieces: Iterable[tuple[int, sp.csr_matrix]]
+    ) -> sp.csr_matrix:
+        """A matrix of ``row_nnz`` non-zeros per row, filled from ``(first row, rows)`` pieces into
+        arrays of the final size (no copy of the whole: peak memory)."""
+        indptr = np.zeros(len(row_nnz) + 1, dtype=np.int64)
+        np.cumsum(row_nnz, out=indptr[1:])
         data: np.ndarray = np.empty(int(indptr[-1]), dtype=self._dtype)
-        indices = np.empty(int(indptr[-1]), dtype=np.int32 if sum(c.shape[1] for c in counts) < 2**31 else np.int64)
-        for start in range(0, n, rows_per_slice):
-            stop = min(n, start + rows_per_slice)
-            part = sp.hstack([self._weigh(c[start:stop], i) for c, i in zip(counts, idfs)], format="csr")
-            data[indptr[start] : indptr[stop]] = part.data
-            indices[indptr[start] : indptr[stop]] = part.indices
-        return sp.csr_matrix((data, indices, indptr), shape=(n, sum(c.shape[1] for c in counts)))
+        indices = np.empty(int(indptr[-1]), dtype=np.int32 if n_cols < 2**31 else np.int64)
+        for start, piece in pieces:
+            stop = start + piece.shape[0]
+            data[indptr[start] : indptr[stop]] = piece.data
+            indices[indptr[start] : indptr[stop]] = piece.indices
+        return sp.csr_matrix((data, indices, indptr), shape=(len(row_nnz), n_cols))
 
     # fitting ------------------------------------------------------------------------------
     def _fit_arrays(
@@ -359,17 +370,11 @@ class LinearCoder(BaseCoder):
             df = [a + b for a, b in zip(df, found)] if df else found
             row_nnz.append(sum(np.diff(c.indptr) for c in counts))
         idfs = self._idfs_of_df(len(texts), df)
-        indptr = np.zeros(len(texts) + 1, dtype=np.int64)
-        np.cumsum(np.concatenate(row_nnz), out=indptr[1:])
-        n_cols = sum(len(d) for d in df)
-        data: np.ndarray = np.empty(int(indptr[-1]), dtype=self._dtype)
-        indices = np.empty(int(indptr[-1]), dtype=np.int32 if n_cols < 2**31 else np.int64)
-        for k, part in enumerate(slices):
-            start, stop = k * rows_per_slice, k * rows_per_slice + len(part)
-            piece = self._features(self._counts(part, self.n_jobs), idfs, rows_per_slice)
-            data[indptr[start] : indptr[stop]] = piece.data
-            indices[indptr[start] : indptr[stop]] = piece.indices
-        return sp.csr_matrix((data, indices, indptr), shape=(len(texts), n_cols)), idfs
+        pieces = (
+            (k * rows_per_slice, self._features(self._counts(part, self.n_jobs), idfs, rows_per_slice))
+            for k, part in enumerate(slices)
+        )
+        return self._csr_of_slices(np.concatenate(row_nnz), sum(len(d) for d in df), pieces), idfs
 
     def _out_of_fold(
         self, counts: list[sp.csr_matrix], y: np.ndarray, groups: Sequence[Any] | None
