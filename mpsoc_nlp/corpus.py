@@ -104,12 +104,26 @@ def _resolve_columns(found: Sequence[str], mapping: Mapping[str, str] | None) ->
 
 
 #: Characters that show nothing: format characters (zero-width space, joiners, BOM), besides whitespace.
-_INVISIBLE = re.compile(r"[\s\u200b-\u200f\u2060-\u2064\ufeff\u00ad\u180e]+")
+_INVISIBLE_CHARS = r"\s\u200b-\u200f\u2060-\u2064\ufeff\u00ad\u180e"
+_INVISIBLE = re.compile(f"[{_INVISIBLE_CHARS}]+")
 
 
 def _visible(text: str) -> bool:
     """Whether ``text`` shows anything: not only (no-break, zero-width) spaces."""
     return bool(_INVISIBLE.sub("", text))
+
+
+def _whole_number(text: str) -> int:
+    """The whole number >= 0 a cell holds (``3``, ``3.0``); ``ValueError`` for anything else."""
+    f = float(text.strip())
+    if not f.is_integer() or f < 0:
+        raise ValueError(text)
+    return int(f)
+
+
+def _file_stem(path: str) -> str:
+    """The file name without its extension: the document of segments that name none."""
+    return path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
 
 
 def _same_text(a: str, b: str) -> bool:
@@ -248,10 +262,7 @@ def segments_from_records(
                 ints[name] = None
                 continue
             try:
-                f = float(str(v).strip())
-                if not f.is_integer() or f < 0:
-                    raise ValueError
-                ints[name] = int(f)
+                ints[name] = _whole_number(str(v))
             except ValueError:
                 problem(row, cols[name], f"{name} must be a whole number >= 0, not {v!r}")
                 ints[name] = None
@@ -267,7 +278,7 @@ def segments_from_records(
             key_doc = document if document is not None else default_document
             n = position[(coder, key_doc)]
             position[(coder, key_doc)] += 1
-            prefix = key_doc if key_doc is not None else path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+            prefix = key_doc if key_doc is not None else _file_stem(path)
             segment_id = f"{prefix}:{n}"
             generated = True
         else:

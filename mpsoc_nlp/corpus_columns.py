@@ -20,13 +20,21 @@ import numpy as np
 import pandas as pd
 
 from .codebook import Codebook
-from .corpus import _GENRE_ALIASES, _INT_COLUMNS, _resolve_columns, _typed
+from .corpus import (
+    _GENRE_ALIASES,
+    _INT_COLUMNS,
+    _INVISIBLE_CHARS,
+    _file_stem,
+    _resolve_columns,
+    _typed,
+    _whole_number,
+)
 from .errors import CodebookError
 
 __all__ = ["ChunkRecords", "segments_from_columns"]
 
-#: A character that shows: neither whitespace nor a format character (see ``corpus._INVISIBLE``).
-_SHOWS = re.compile(r"[^\s\u200b-\u200f\u2060-\u2064\ufeff\u00ad\u180e]")
+#: A character that shows: neither whitespace nor a format character (``corpus._INVISIBLE``'s).
+_SHOWS = re.compile(f"[^{_INVISIBLE_CHARS}]")
 
 
 class ChunkRecords:
@@ -60,18 +68,14 @@ def _stripped_or_none(values: list[str]) -> list[str | None]:
     return [v.strip() or None for v in values]
 
 
-def _whole_number(value: str) -> int | None | bool:
+def _whole_or_blank(value: str) -> int | None | bool:
     """The row reader's reading of a number cell: ``None`` when blank, ``False`` when not a whole number >= 0."""
-    s = value.strip()
-    if not s:
+    if not value.strip():
         return None
     try:
-        f = float(s)
+        return _whole_number(value)
     except ValueError:
         return False
-    if not f.is_integer() or f < 0:
-        return False
-    return int(f)
 
 
 def segments_from_columns(
@@ -129,7 +133,7 @@ def segments_from_columns(
         if name not in get:
             ints[name] = [None] * n
             continue
-        values = [_whole_number(v) for v in get[name]]
+        values = [_whole_or_blank(v) for v in get[name]]
         if any(v is False for v in values):
             return None
         ints[name] = values  # type: ignore[assignment]
@@ -149,7 +153,7 @@ def segments_from_columns(
     elif n_given == 0:
         counter = positions if positions is not None else Counter()
         before = Counter(counter)
-        stem = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        stem = _file_stem(path)
         segment_ids = []
         for c, d in zip(coder, document):
             k = counter[(c, d)]
