@@ -26,6 +26,7 @@ __all__ = [
     "as_code_sets",
     "check_texts",
     "iter_chunks",
+    "check_whole_number",
 ]
 
 
@@ -54,6 +55,12 @@ def check_texts(texts: Any) -> list[str]:
                 path="texts",
             )
     return out
+
+
+def check_whole_number(name: str, value: Any, minimum: int) -> None:
+    """An :class:`InputError` unless the setting ``name`` is a whole number (not a bool) >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InputError(f"{name} must be a whole number of at least {minimum}; got {value!r}")
 
 
 def as_code_sets(y: Any, codebook: Codebook) -> np.ndarray:

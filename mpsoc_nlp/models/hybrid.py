@@ -32,7 +32,7 @@ import scipy.sparse as sp
 from .._fs import sha256_file
 from ..codebook import Codebook
 from ..errors import InputError, ModelError
-from .base import check_texts, iter_chunks
+from .base import check_texts, check_whole_number, iter_chunks
 from .embedding_cache import EmbeddingCache
 from .linear import NGRAM_HASH, LinearCoder
 
@@ -152,9 +152,7 @@ single_fit_from, review_band, keep_vocabulary, seed, batch_size, features, n_job
         if isinstance(self.weight, bool) or not isinstance(self.weight, (int, float)) or not self.weight > 0:
             raise InputError(f"weight must be a number above 0; got {self.weight!r}")
         for name in ("max_length", "embed_batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InputError(f"{name} must be a whole number of at least 1; got {value!r}")
+            check_whole_number(name, getattr(self, name), 1)
         if not isinstance(self.text_prefix, str):
             raise InputError(f"text_prefix must be a string; got {self.text_prefix!r}")
 

@@ -56,7 +56,7 @@ from ._hf import (
     resolve_model,
     torch_threads,
 )
-from .base import BaseCoder, as_code_sets, check_texts
+from .base import BaseCoder, as_code_sets, check_texts, check_whole_number
 
 # the fine-tuning loop's helpers lived here; they stay importable from this module
 from .finetune import (  # noqa: F401
@@ -282,8 +282,7 @@ class TransformerCoder(BaseCoder):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise InputError(f"{name} must be a whole number of at least 1; got {value!r}")
-        if not isinstance(self.freeze_layers, int) or isinstance(self.freeze_layers, bool) or self.freeze_layers < 0:
-            raise InputError(f"freeze_layers must be a whole number of at least 0; got {self.freeze_layers!r}")
+        check_whole_number("freeze_layers", self.freeze_layers, 0)
         decay = self.layerwise_lr_decay
         if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 < decay <= 1:
             raise InputError(f"layerwise_lr_decay must be a number in (0, 1]; got {decay!r}")
