@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +16,7 @@ from mpsoc_nlp.cli import main
 from mpsoc_nlp.errors import InputError, ModelError
 from mpsoc_nlp.models import HybridCoder, LinearCoder, load_model
 
-from .tiny_model import first_documents
+from .tiny_model import encoder_rows, first_documents
 
 pytest.importorskip("transformers")
 
@@ -96,7 +94,7 @@ def test_the_single_fit_of_large_corpora_keeps_the_encoder_block_apart(tiny, dat
     block gets no idf there, each text goes through the encoder once, and the model saves, loads and
     predicts as it was fitted."""
     texts, groups = data["text"].tolist(), data["document_id"].tolist()
-    with _encoder_rows() as rows:  # the training rows are hashed twice, but embedded once
+    with encoder_rows() as rows:  # the training rows are hashed twice, but embedded once
         model = HybridCoder(encoder=str(tiny), single_fit_from=10, **SMALL).fit(texts, _codes(data), groups=groups)
     assert rows["n"] == _windows(tiny, texts, model.encoder_.max_length_) and not hasattr(model, "embedding_cache")
     assert len(model.idf_) == 2 and all(len(i) == SMALL["n_features"] for i in model.idf_)
@@ -177,25 +175,6 @@ def test_quantize_is_allowed_but_warns_what_it_costs(saved, data, tmp_path, capl
         load_model(saved, precision="bf16")
 
 
-@contextlib.contextmanager
-def _encoder_rows() -> Iterator[dict[str, int]]:
-    """Counts the rows (windows) that go through any BertModel's forward pass inside the block."""
-    import torch
-    from transformers import BertModel
-
-    rows = {"n": 0}
-
-    def count(module, args, output):
-        if isinstance(module, BertModel):
-            rows["n"] += int(output.last_hidden_state.shape[0])
-
-    handle = torch.nn.modules.module.register_module_forward_hook(count)
-    try:
-        yield rows
-    finally:
-        handle.remove()
-
-
 def _windows(tiny: Path, texts, max_length: int) -> int:
     """How many encoder windows the distinct texts make, with the prefix."""
     from transformers import AutoTokenizer
@@ -213,7 +192,7 @@ def test_each_text_is_embedded_once_per_training_run(tiny, data, tmp_path):
 
     path = tmp_path / "six.csv"
     data.to_csv(path, index=False)
-    with _encoder_rows() as rows:
+    with encoder_rows() as rows:
         model = train(path, backend="hybrid", encoder=str(tiny), n_features=2**12, max_length=128, cv_folds=3)
     assert len(data["text"].unique()) >= 40
     assert rows["n"] == _windows(tiny, data["text"].unique(), 128)  # not once per fold, per inner fold, at the end

@@ -11,7 +11,7 @@ import pytest
 
 from mpsoc_nlp.cli import main
 
-from .tiny_model import build_tiny_bert, first_documents
+from .tiny_model import build_tiny_bert, encoder_rows, first_documents
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -91,26 +91,14 @@ def test_the_configs_seed_is_used_when_no_seed_is_given(tiny_model, small_csv, t
 
 
 def test_frozen_cross_validation_runs_the_encoder_once_per_segment(tiny_model, coder_a_rows, tmp_path):
-    import torch
-    from transformers import BertModel
-
     from mpsoc_nlp.training import train
 
     data = first_documents(coder_a_rows, 6)
     path = tmp_path / "six.csv"
     data.to_csv(path, index=False)
-    rows = {"n": 0}
-
-    def count(module, args, output):
-        if isinstance(module, BertModel):
-            rows["n"] += int(output.last_hidden_state.shape[0])
-
-    handle = torch.nn.modules.module.register_module_forward_hook(count)
-    try:
+    with encoder_rows() as rows:
         train(path, backend="transformer", model_name_or_path=str(tiny_model),
               strategy="frozen", max_length=128, cv_folds=5)
-    finally:
-        handle.remove()
     from transformers import AutoTokenizer
 
     from mpsoc_nlp.models._hf import make_windows

@@ -8,7 +8,8 @@ Hugging Face model.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,25 @@ def killed_after_first_epoch() -> type:
                 raise KeyboardInterrupt
 
     return Killed
+
+
+@contextlib.contextmanager
+def encoder_rows() -> Iterator[dict[str, int]]:
+    """Counts, in ``["n"]``, the rows (windows) that go through any BertModel's forward pass inside the block."""
+    import torch
+    from transformers import BertModel
+
+    rows = {"n": 0}
+
+    def count(module: Any, args: Any, output: Any) -> None:
+        if isinstance(module, BertModel):
+            rows["n"] += int(output.last_hidden_state.shape[0])
+
+    handle = torch.nn.modules.module.register_module_forward_hook(count)
+    try:
+        yield rows
+    finally:
+        handle.remove()
 
 
 def first_documents(samples: Any, n_docs: int) -> Any:
