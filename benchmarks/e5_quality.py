@@ -180,11 +180,12 @@ def _flat(result: dict[str, Any]) -> dict[str, float]:
 
 
 def mean_result(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The key-by-key mean of results of the same shape (e.g. scores against several coders)."""
+    """The key-by-key mean of results of the same shape (e.g. scores against several coders; a code a
+    coder never gave, NaN there, is left out of its mean)."""
     flats = [_flat(r) for r in results]
     out: dict[str, Any] = {}
     for key in flats[0]:
-        value = float(np.mean([f[key] for f in flats]))
+        value = float(np.nanmean([f[key] for f in flats]))
         head, _, code = key.partition(".")
         if code:
             out.setdefault(head, {})[code] = value
@@ -310,17 +311,6 @@ def cmd_samples(args: argparse.Namespace) -> dict[str, Any]:
             "chosen": {"prefix": best_prefix, "C": best_C, "weight": best_w}}
 
 
-def mean_over(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """The mean of several :func:`summary` results (one per human coder), code by code."""
-    out: dict[str, Any] = {}
-    for key, value in results[0].items():
-        if isinstance(value, dict):
-            out[key] = {c: float(np.nanmean([r[key][c] for r in results])) for c in value}
-        else:
-            out[key] = float(np.nanmean([r[key] for r in results]))
-    return out
-
-
 def mean_kappa(gold: np.ndarray, pred: np.ndarray) -> float:
     """Mean per-code Cohen's kappa of multi-hot arrays, as :func:`summary` computes it, vectorised for the bootstrap.
 
@@ -399,7 +389,7 @@ def cmd_dev(args: argparse.Namespace) -> dict[str, Any]:
         preds[name] = {c: model.predict_multi_hot(texts[c]) for c in coders}
         by_coder = {c: summary(score(gold[c], preds[name][c], codebook), codebook) for c in coders}
         test = summary(score(test_b["codes"].tolist(), model.predict(test_b["text"].tolist()), codebook), codebook)
-        results[name] = {"dev_mean": mean_over(list(by_coder.values())), "dev_by_coder": by_coder,
+        results[name] = {"dev_mean": mean_result(list(by_coder.values())), "dev_by_coder": by_coder,
                          "test_vs_B": test, "train_cpu_minutes": minutes}
         print(f"  {name}: dev mean kappa {results[name]['dev_mean']['mean_kappa']:.3f}, "
               f"test vs B {test['mean_kappa']:.3f}, {minutes:.1f} CPU min", file=sys.stderr)
@@ -414,7 +404,7 @@ def cmd_dev(args: argparse.Namespace) -> dict[str, Any]:
             q = load_model(Path(tmp) / "hybrid", quantize=True)
             qp = {c: q.predict_multi_hot(texts[c]) for c in coders}
         name = f"{other}, --quantize"
-        results[name] = {"dev_mean": mean_over([summary(score(gold[c], qp[c], codebook), codebook) for c in coders])}
+        results[name] = {"dev_mean": mean_result([summary(score(gold[c], qp[c], codebook), codebook) for c in coders])}
     names = list(results)
     print(f"## Train coder A ({len(train)} segments, {train['document_id'].nunique()} documents); dev "
           f"{dev['document_id'].nunique()} documents ({len(texts[coders[0]])} segments) against coders "
