@@ -237,9 +237,15 @@ def _unclosed_quotes(
     """
     width = len(columns)
     odd = text.count('"') % 2 == 1
-    # the shapes of the first column's one-line values (``s12`` -> ``a9``): a swallowed row starts
-    # like the rows around it, a second line of a text ("Plan: prøver, samtale, ...") rarely does
-    first_shapes = {_shape(rec[0]) for rec in body if rec and "\n" not in rec[0]}
+    # the shapes of the first column's one-line values (``s12`` -> ``a9``), made on first need: a
+    # swallowed row starts like the rows around it, a second line of a text ("Plan: prøver, ...") rarely does
+    first_shapes: set[str] = set()
+
+    def starts_like_a_row(line: str) -> bool:
+        if not first_shapes:
+            first_shapes.update(_shape(r[0]) for r in body if r and "\n" not in r[0])
+        return _shape(line.split(delim)[0]) in first_shapes
+
     problems: list[InputProblem] = []
     for row, rec in zip(rows, body):
         for column, cell in zip(columns, rec):
@@ -248,13 +254,9 @@ def _unclosed_quotes(
             lines = cell.rstrip("\n").split("\n")[1:]
             like = [line for line in lines if width > 1 and len(line.split(delim)) >= width]
             like_rows = len(like)
-            if not like_rows:
-                continue
             # quotes that do not pair up, or several row-like lines, say enough; one row-like line
             # after paired quotes only when it also starts like a row
-            if odd or like_rows > 1 or (
-                len(lines) == 1 and _shape(like[0].split(delim)[0]) in first_shapes
-            ):
+            if like_rows and (odd or like_rows > 1 or (len(lines) == 1 and starts_like_a_row(like[0]))):
                 problems.append(
                     InputProblem(
                         path,
